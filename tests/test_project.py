@@ -67,7 +67,9 @@ def test_readme_opens_with_the_two_commands() -> None:
 def test_ruff_lint_and_format() -> None:
     pytest.importorskip("ruff")
     paths = ["sptseg_lib", "tests", "benchmarks"]
-    check = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT, capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     fmt = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--check", *paths], cwd=ROOT, capture_output=True, text=True

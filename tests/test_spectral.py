@@ -121,7 +121,8 @@ def test_resize_filter_keeps_a_constant_filter_constant() -> None:
 
 
 def test_shape_errors_are_clear() -> None:
+    cfloat = torch.cfloat
     with pytest.raises(ValueError, match="do not form a 4x4 grid"):
-        spectral_prompt(torch.randn(1, 15, 2), torch.randn(1, 2), torch.ones(4, 3, 2, dtype=torch.cfloat), (4, 4))
+        spectral_prompt(torch.randn(1, 15, 2), torch.randn(1, 2), torch.ones(4, 3, 2, dtype=cfloat), (4, 4))
     with pytest.raises(ValueError, match="does not fit a 4x4 grid"):
-        spectral_prompt(torch.randn(1, 16, 2), torch.randn(1, 2), torch.ones(4, 4, 2, dtype=torch.cfloat), (4, 4))
+        spectral_prompt(torch.randn(1, 16, 2), torch.randn(1, 2), torch.ones(4, 4, 2, dtype=cfloat), (4, 4))
