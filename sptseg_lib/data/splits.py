@@ -1,8 +1,28 @@
-"""Zero-shot class splits as data: class names (as the text encoder sees them) and seen/unseen indices."""
+"""Zero-shot class splits as data: class names (as the text encoder sees them) and seen/unseen indices.
+
+Also the label settings of the protocol (reference 6.3): how a ground-truth label map becomes the
+training target in the *inductive*, *transductive* and *fully supervised* settings, and how a predicted
+channel index maps back to a data-set label.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+IGNORE_INDEX = 255
+"""Label of pixels that no loss or metric sees (VOC background after reduce-zero-label, boundaries,
+COCO-Stuff "unlabelled", padding)."""
+
+UNSEEN_PSEUDO = -1
+"""Transductive setting: the target value of pixels whose ground truth is an unseen class. The trainer
+replaces it, every iteration, with a pseudo-label (the argmax over the unseen channels of the current
+prediction). ``-1`` as in the reference code; it cannot collide with a class index or with 255."""
+
+Setting = Literal["inductive", "transductive", "fully"]
+SETTINGS: tuple[str, ...] = ("inductive", "transductive", "fully")
 
 
 @dataclass(frozen=True)
@@ -32,3 +52,142 @@ class ZeroShotSplit:
         bad = [i for i in self.unseen if not 0 <= i < len(self.class_names)]
         if bad:
             raise ValueError(f"split {self.name!r}: unseen indices {bad} out of range")
+
+
+# --- the class lists (reference 6.2) ----------------------------------------------------------------
+
+VOC_CLASS_NAMES: tuple[str, ...] = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+    "tvmonitor",
+)  # fmt: skip
+"""PASCAL VOC 2012, index = label after reduce-zero-label (raw label - 1); background is not a class."""
+
+VOC_UNSEEN: tuple[int, ...] = (15, 16, 17, 18, 19)
+"""pottedplant, sheep, sofa, train, tvmonitor."""
+
+COCO_STUFF_CLASS_NAMES: tuple[str, ...] = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush", "banner", "blanket", "branch", "bridge",
+    "building-other", "bush", "cabinet", "cage", "cardboard", "carpet", "ceiling-other",
+    "ceiling-tile", "cloth", "clothes", "clouds", "counter", "cupboard", "curtain", "desk-stuff",
+    "dirt", "door-stuff", "fence", "floor-marble", "floor-other", "floor-stone", "floor-tile",
+    "floor-wood", "flower", "fog", "food-other", "fruit", "furniture-other", "grass", "gravel",
+    "ground-other", "hill", "house", "leaves", "light", "mat", "metal", "mirror-stuff", "moss",
+    "mountain", "mud", "napkin", "net", "paper", "pavement", "pillow", "plant-other", "plastic",
+    "platform", "playingfield", "railing", "railroad", "river", "road", "rock", "roof", "rug",
+    "salad", "sand", "sea", "shelf", "sky-other", "skyscraper", "snow", "solid-other", "stairs",
+    "stone", "straw", "structural-other", "table", "tent", "textile-other", "towel", "tree",
+    "vegetable", "wall-brick", "wall-concrete", "wall-other", "wall-panel", "wall-stone",
+    "wall-tile", "wall-wood", "water-other", "waterdrops", "window-blind", "window-other", "wood",
+)  # fmt: skip
+"""COCO-Stuff 164K in ``*_labelTrainIds.png`` order (train id 0..170)."""
+
+COCO_STUFF_UNSEEN: tuple[int, ...] = (19, 23, 28, 29, 36, 51, 76, 88, 94, 112, 133, 136, 137, 157, 160)
+"""cow, giraffe, suitcase, frisbee, skateboard, carrot, scissors, cardboard, clouds, grass, playingfield,
+river, road, tree, wall-concrete."""
+
+VOC_SPLIT = ZeroShotSplit("voc", VOC_CLASS_NAMES, VOC_UNSEEN)
+COCO_STUFF_SPLIT = ZeroShotSplit("coco_stuff", COCO_STUFF_CLASS_NAMES, COCO_STUFF_UNSEEN)
+
+SPLIT_NAMES: tuple[str, ...] = ("voc", "coco_stuff", "shapes")
+
+
+def get_split(name: str) -> ZeroShotSplit:
+    """The :class:`ZeroShotSplit` called ``name``: ``"voc"``, ``"coco_stuff"`` or ``"shapes"``.
+
+    ``"shapes"`` (the synthetic world) is imported lazily from :mod:`sptseg_lib.data.shapes`.
+    """
+    if name == "voc":
+        return VOC_SPLIT
+    if name == "coco_stuff":
+        return COCO_STUFF_SPLIT
+    if name == "shapes":
+        try:
+            from .shapes import SHAPES_SPLIT
+        except ImportError as err:
+            raise ImportError(
+                f"split 'shapes' needs sptseg_lib.data.shapes.SHAPES_SPLIT, which failed to import: {err}"
+            ) from err
+        return SHAPES_SPLIT
+    raise KeyError(f"unknown split {name!r}; known splits: {', '.join(SPLIT_NAMES)}")
+
+
+# --- label settings (reference 6.3) -------------------------------------------------------------------
+
+
+def _check_setting(setting: str) -> None:
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; use one of: {', '.join(SETTINGS)}")
+
+
+def training_classes(split: ZeroShotSplit, setting: Setting) -> tuple[int, ...]:
+    """Class index of each decoder output channel during training: channel ``c`` predicts class
+    ``training_classes(...)[c]``. Inductive: the seen classes only; transductive and fully: all classes.
+
+    At inference every setting uses all classes, so channel ``c`` is class ``c``.
+    """
+    _check_setting(setting)
+    return split.seen if setting == "inductive" else tuple(range(split.num_classes))
+
+
+def remap_for_training(label: torch.Tensor, split: ZeroShotSplit, setting: Setting) -> torch.Tensor:
+    """The training target of a label map in one setting.
+
+    Args:
+        label: (H, W) or (B, H, W) integer tensor of data-set labels ``0..C-1`` and ``IGNORE_INDEX``.
+        split: the data set's seen/unseen partition.
+        setting: ``"inductive"``: seen class ``n`` -> its position in ``split.seen`` (the channel of
+            :func:`training_classes`), unseen -> ``IGNORE_INDEX`` (unlabelled, yet still a negative for
+            every seen channel in the losses); ``"transductive"``: seen ``n`` -> ``n``, unseen ->
+            ``UNSEEN_PSEUDO`` for the trainer's pseudo-labels; ``"fully"``: identity.
+
+    Returns:
+        A long tensor of the same shape. ``IGNORE_INDEX`` stays ``IGNORE_INDEX`` in every setting.
+    """
+    _check_setting(setting)
+    label = label.long()
+    valid = (label >= 0) & (label < split.num_classes)
+    bad = ~valid & (label != IGNORE_INDEX)
+    if bad.any():
+        values = sorted(set(label[bad].unique().tolist()))[:10]
+        raise ValueError(
+            f"label values {values} are neither a class of split {split.name!r} "
+            f"(0..{split.num_classes - 1}) nor the ignore index {IGNORE_INDEX}"
+        )
+    if setting == "fully":
+        return label.clone()
+    lut = torch.full((split.num_classes,), IGNORE_INDEX, dtype=torch.long)
+    if setting == "inductive":
+        lut[list(split.seen)] = torch.arange(len(split.seen))
+    else:
+        lut[:] = torch.arange(split.num_classes)
+        lut[list(split.unseen)] = UNSEEN_PSEUDO
+    out = torch.full_like(label, IGNORE_INDEX)
+    out[valid] = lut[label[valid]]
+    return out
+
+
+def channels_to_classes(channels: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
+    """Inverse of the channel numbering: predicted channel indices -> data-set class labels.
+
+    ``channels`` is an integer tensor of any shape holding ``0..len(classes)-1`` (and ``IGNORE_INDEX``,
+    kept); ``classes`` is e.g. :func:`training_classes`. Returns a long tensor of the same shape.
+    """
+    channels = channels.long()
+    lut = torch.tensor(classes, dtype=torch.long)
+    inside = (channels >= 0) & (channels < len(classes))
+    bad = ~inside & (channels != IGNORE_INDEX)
+    if bad.any():
+        raise ValueError(f"channel indices must lie in 0..{len(classes) - 1} (or be {IGNORE_INDEX})")
+    out = torch.full_like(channels, IGNORE_INDEX)
+    out[inside] = lut[channels[inside]]
+    return out
