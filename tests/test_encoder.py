@@ -291,17 +291,3 @@ def test_gradient_checkpointing_gives_the_same_gradients(clip: open_clip.CLIP) -
     assert len(grads[0]) == len(EXPECTED_TRAINABLE)
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b)
-
-
-@pytest.mark.slow
-def test_real_vit_b16_forward_backward_at_512() -> None:
-    config = ModelConfig(pretrained=None)  # ViT-B-16, 10 prompts, SPT in blocks 0-1, the quirk on
-    torch.manual_seed(0)
-    clip = load_clip(config.clip_model, config.pretrained)
-    encoder = PromptedCLIPEncoder(clip.visual, config).train()
-    del clip
-    assert sorted(encoder.trainable_parameter_names()) == sorted(EXPECTED_TRAINABLE)
-    assert encoder.spectral.filters["shared"].shape == (32, 17, 768, 2)
-    g, dense = _check_gradients(encoder, torch.randn(1, 3, 512, 512))
-    assert g.shape == (1, 512)
-    assert dense.shape == (1, 512, 32, 32)

@@ -123,6 +123,7 @@ def test_vit_b16_512_forward_backward_and_parameter_counts() -> None:
         model = SPTSeg(config, clip)
         assert model.parameter_counts()["trainable"] == expected, (dataset, spt, sgd)
     model = SPTSeg(ModelConfig(pretrained=None), clip).train()
+    assert model.encoder.spectral.filters["shared"].shape == (32, 17, 768, 2)
     text = torch.nn.functional.normalize(torch.randn(15, 512), dim=-1)
     out = model(torch.randn(1, 3, 512, 512), text)
     assert out["masks"].shape == (1, 15, 32, 32)
