@@ -10,7 +10,7 @@ RUNS   ?= runs
 .PHONY: run test lint format lock clean help
 
 help:
-	@echo "make run    - the main job: a short CPU demo of SPT-SEG (notebooks later)"
+	@echo "make run    - the main job: execute every notebook (smoke profile) into runs/"
 	@echo "make test   - the whole test suite (lint included)"
 	@echo "make lint   - ruff check + format check"
 	@echo "make lock   - re-pin requirements.lock from the current environment"
@@ -23,10 +23,11 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	SPTSEG_RUNS=$(RUNS) $(PY) -m sptseg_lib demo --out $(RUNS)/demo
+	SPTSEG_RUNS=$(RUNS) $(PY) -m sptseg_lib.run_notebooks
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
+		--nbval-cell-timeout 300 --durations=15
 
 lint: $(STAMP)
 	$(PY) -m ruff check sptseg_lib tests benchmarks

@@ -1,0 +1,396 @@
+"""What the notebooks share: the profile, the device, the CLIP they load, the runs folder, real images.
+
+Every notebook starts with ``env = notebook_env.setup(profile, device, clip)`` from its parameters cell and
+then only uses ``env``:
+
+* ``profile``: ``"smoke"`` (a laptop CPU, seconds: the shipped tiny CLIP or a random one, small token
+  grids) or ``"full"`` (the paper's setting: CLIP ViT-B/16 with real weights, 512 px crops = a 32 x 32
+  token grid). ``"full"`` fails at once, saying how to provide the weights, when they are not on disk.
+* ``device``: ``"auto"`` (CUDA when available, else the CPU), or any ``torch.device`` string.
+* ``clip``: ``"auto"`` (full: real ViT-B/16; smoke: real ViT-B/16 only when ``$SPTSEG_CLIP_WEIGHTS`` names
+  a file, else the shipped tiny CLIP ``data/tiny_clip/``, else a randomly initialised tiny CLIP),
+  or one of ``"real"``, ``"tiny"``, ``"random"`` (or ``"none"`` for a notebook that needs no CLIP).
+  :attr:`NotebookEnv.clip_description` says plainly which one was loaded; with random weights every
+  picture of features is a picture of an untrained network.
+* the runs folder: ``$SPTSEG_RUNS`` (default ``runs/``); a relative path is taken relative to the project
+  checkout (the folder holding ``pyproject.toml`` next to ``sptseg_lib/``; ``~/sptseg`` for an installed
+  package), never to the kernel's working directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .clip_loading import WEIGHTS_ENV_VAR, load_clip
+from .config import ModelConfig
+from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from .encoder import PromptedCLIPEncoder
+from .hilo import HiLoAttention
+
+RUNS_ENV_VAR = "SPTSEG_RUNS"
+PACKAGE_DIR = Path(__file__).resolve().parent
+TINY_CLIP_NAME = "sptseg-tiny-clip"
+TINY_CLIP_FILE = f"{TINY_CLIP_NAME}.pt"
+PROFILES = ("smoke", "full")
+CLIP_CHOICES = ("auto", "real", "tiny", "random", "none")
+
+
+def project_root() -> Path | None:
+    """The checkout holding ``sptseg_lib/`` (a folder with ``pyproject.toml``), or ``None`` if installed."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def runs_dir(*parts: str, create: bool = True) -> Path:
+    """``$SPTSEG_RUNS`` (default ``runs``) joined with ``parts``, as an absolute path.
+
+    A relative value is resolved against :func:`project_root`, or against ``~/sptseg`` when the package
+    is installed outside a checkout; never against the working directory.
+    """
+    base = Path(os.environ.get(RUNS_ENV_VAR) or "runs").expanduser()
+    if not base.is_absolute():
+        root = project_root()
+        base = (root if root is not None else Path.home() / "sptseg") / base
+    path = base.joinpath(*parts)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def tiny_clip_weights() -> Path | None:
+    """The shipped tiny CLIP's weights ``data/tiny_clip/sptseg-tiny-clip.pt``, or ``None`` if absent."""
+    root = project_root()
+    path = root / "data" / "tiny_clip" / TINY_CLIP_FILE if root is not None else None
+    return path if path is not None and path.is_file() else None
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU; otherwise ``torch.device(device)`` (checked)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
+    return dev
+
+
+@dataclass
+class NotebookEnv:
+    """The resolved environment of one notebook run.
+
+    Attributes:
+        profile: ``"smoke"`` or ``"full"``.
+        device: where models run.
+        clip_source: ``"real"``, ``"tiny"`` (the shipped tiny CLIP) or ``"random"``.
+        clip_description: one plain sentence naming the CLIP that was loaded.
+        clip_name: the open_clip config name (``ViT-B-16``, ``sptseg-tiny-clip``).
+        clip: the open_clip ``CLIP`` model, frozen, in eval mode, on ``device`` (``None``: ``clip="none"``).
+        image_size: the side in pixels of the images fed to CLIP here (smoke: 128 = a 16 x 16 grid
+            of the tiny CLIP's 8-px patches; full: 512 = the paper's 32 x 32 grid).
+        out: this notebook's folder in the runs folder.
+    """
+
+    profile: str
+    device: torch.device
+    clip_source: str
+    clip_description: str
+    clip_name: str
+    clip: open_clip.CLIP | None
+    image_size: int
+    out: Path
+
+    @property
+    def patch_size(self) -> int:
+        if self.clip is None:
+            raise RuntimeError("this notebook was set up with clip='none'; pass clip='auto' to setup()")
+        return int(self.clip.visual.patch_size[0])
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """The token grid of an ``image_size`` image."""
+        side = self.image_size // self.patch_size
+        return side, side
+
+    def encoder(self, **changes) -> PromptedCLIPEncoder:
+        """A :class:`PromptedCLIPEncoder` around this CLIP (default: no prompts, no SPT: CLIP itself)."""
+        fields = dict(
+            clip_model=self.clip_name, pretrained=None, image_size=self.image_size, prompt_tokens=0, spt=False
+        )
+        fields.update(changes)
+        return PromptedCLIPEncoder(self.clip.visual, ModelConfig(**fields)).to(self.device).eval()
+
+    def save(self, fig, name: str) -> Path:
+        """Save a figure as ``<out>/<name>.png`` (and return the path)."""
+        path = self.out / f"{name}.png"
+        fig.savefig(path, dpi=90, bbox_inches="tight")
+        return path
+
+    def __str__(self) -> str:
+        grid = f" (token grid {self.grid[0]}x{self.grid[1]})" if self.clip is not None else ""
+        return (
+            f"profile={self.profile}, device={self.device}, images {self.image_size} px{grid}\n"
+            f"{self.clip_description}\nfigures: {self.out}"
+        )
+
+
+def _choose_clip(profile: str, clip: str) -> str:
+    if clip not in CLIP_CHOICES:
+        raise ValueError(f"clip must be one of {CLIP_CHOICES}, got {clip!r}")
+    if clip != "auto":
+        return clip
+    if profile == "full":
+        return "real"
+    override = os.environ.get(WEIGHTS_ENV_VAR)
+    if override and Path(override).is_file():
+        return "real"
+    return "tiny" if tiny_clip_weights() is not None else "random"
+
+
+def load_notebook_clip(source: str, device: torch.device) -> tuple[str, open_clip.CLIP, str]:
+    """``(config name, model, plain description)`` for ``source`` in ``real``/``tiny``/``random``."""
+    if source == "real":
+        model = load_clip("ViT-B-16", "openai", device=device)
+        text = "CLIP ViT-B/16 with OpenAI's pretrained weights (the paper's backbone)."
+        return "ViT-B-16", model, text
+    from .tiny_clip import register_config
+
+    register_config()
+    weights = tiny_clip_weights()
+    if source == "tiny":
+        if weights is None:
+            raise FileNotFoundError(
+                f"clip='tiny' needs the shipped tiny CLIP data/tiny_clip/{TINY_CLIP_FILE}, which is "
+                "missing; regenerate it with `python -m sptseg_lib.tiny_clip --out data/tiny_clip`, or use "
+                "clip='random'"
+            )
+        model = load_clip(TINY_CLIP_NAME, str(weights), device=device, quick_gelu=False)
+        text = (
+            "The project's tiny CLIP (4-layer ViT, 8-px patches), pretrained on the synthetic shapes world "
+            f"({weights}); a stand-in for ViT-B/16, whose weights are not on this machine."
+        )
+        return TINY_CLIP_NAME, model, text
+    if source == "random":
+        torch.manual_seed(0)
+        logging.disable(logging.WARNING)  # open_clip's "initialized randomly" log: said plainly below
+        try:
+            model = load_clip(TINY_CLIP_NAME, None, device=device, quick_gelu=False)
+        finally:
+            logging.disable(logging.NOTSET)
+        text = (
+            "RANDOM WEIGHTS: a randomly initialised tiny CLIP (no trained weights were found: neither "
+            f"ViT-B/16 nor data/tiny_clip/{TINY_CLIP_FILE}); features are those of an untrained network."
+        )
+        return TINY_CLIP_NAME, model, text
+    raise ValueError(f"unknown CLIP source {source!r}; use real, tiny or random")
+
+
+def show_figures_inline(dpi: int = 80) -> bool:
+    """In IPython, display :class:`matplotlib.figure.Figure` objects as PNG images (the figures of
+    :mod:`sptseg_lib.viz` never touch pyplot, so no backend shows them otherwise). False outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    from matplotlib.figure import Figure
+
+    from .viz import figure_png
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: figure_png(fig, dpi=dpi))
+    return True
+
+
+def setup(
+    profile: str = "smoke", device: str = "auto", clip: str = "auto", notebook: str = "notebook"
+) -> NotebookEnv:
+    """Resolve a notebook's parameters into a :class:`NotebookEnv` (and seed torch and numpy)."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    torch.manual_seed(0)
+    np.random.seed(0)  # noqa: NPY002 (notebook cells may use the legacy global generator)
+    dev = resolve_device(device)
+    show_figures_inline()
+    source = _choose_clip(profile, clip)
+    size = 512 if profile == "full" else 128
+    out = runs_dir("notebooks", notebook)
+    if source == "none":
+        return NotebookEnv(profile, dev, source, "No CLIP loaded (not needed here).", "", None, size, out)
+    name, model, text = load_notebook_clip(source, dev)
+    model.requires_grad_(False)
+    return NotebookEnv(profile, dev, source, text, name, model.eval(), size, out)
+
+
+# ------------------------------------------------------------------------------------------ images
+
+
+def photo(name: str = "astronaut", size: int = 128) -> np.ndarray:
+    """A real photo from ``skimage.data`` (``astronaut``, ``chelsea``, ``coffee``, ``camera``, ...),
+    centre-cropped to a square and resized to ``size`` pixels: ``(size, size, 3)`` uint8 RGB."""
+    import skimage.data
+    from skimage.transform import resize
+
+    loader = getattr(skimage.data, name, None)
+    if loader is None:
+        raise ValueError(f"skimage.data has no image {name!r}; try astronaut, chelsea, coffee or camera")
+    image = loader()
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    image = image[top : top + side, left : left + side, :3]
+    out = resize(image, (size, size), anti_aliasing=True, preserve_range=True)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def to_clip_input(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float with the project's normalisation (ImageNet mean and
+    std on 0-255, as the reference pipeline and the tiny CLIP's pretraining)."""
+    x = torch.from_numpy(np.ascontiguousarray(image)).float().permute(2, 0, 1)
+    mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
+    std = torch.tensor(IMAGENET_STD)[:, None, None]
+    return ((x - mean) / std)[None].to(device)
+
+
+@torch.no_grad()
+def block_tokens(
+    encoder: PromptedCLIPEncoder, images: torch.Tensor
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The patch tokens entering every block and leaving the last, and the class tokens.
+
+    Returns:
+        ``tokens``: a list of ``num_blocks + 1`` tensors ``(B, h, w, C)`` (index ``l`` = input of block
+        ``l``; the last = output of the last block, before ``ln_post``), and the class tokens
+        ``(num_blocks + 1, B, C)``.
+    """
+    cls, patches, grid = encoder.embed(images)
+    x = torch.cat([cls, patches], dim=1)
+    blocks = encoder.visual.transformer.resblocks
+    batch_first = getattr(encoder.visual.transformer, "batch_first", True)
+    tokens, classes = [], []
+    for i in range(len(blocks) + 1):
+        tokens.append(x[:, 1:].reshape(x.shape[0], grid[0], grid[1], -1))
+        classes.append(x[:, 0])
+        if i < len(blocks):
+            x = blocks[i](x) if batch_first else blocks[i](x.transpose(0, 1)).transpose(0, 1)
+    return tokens, torch.stack(classes)
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+
+def find_spectral_filter(path: str | Path | None = None) -> tuple[torch.Tensor, Path] | None:
+    """The learned complex filter ``w_f`` ``(h, w//2+1, C)`` of a trained SPT model, and its checkpoint.
+
+    ``path``: a checkpoint file; ``None`` searches the runs folder for ``iter_*.pt`` files (newest first)
+    holding spectral filters. Returns ``None`` when there is none.
+    """
+    if path:
+        candidates = [Path(path)]
+    else:
+        candidates = sorted(runs_dir(create=False).glob("**/iter_*.pt"), key=lambda p: -p.stat().st_mtime)
+    for candidate in candidates:
+        try:
+            state = load_checkpoint(candidate)["model"]
+        except (CheckpointError, KeyError):
+            if path:
+                raise
+            continue
+        keys = sorted(k for k in state if "spectral.filters" in k)
+        if keys:
+            return torch.view_as_complex(state[keys[0]].float()), candidate
+        if path:
+            raise CheckpointError(f"{path} holds no spectral filter (was it trained with spt=False?)")
+    return None
+
+
+# ------------------------------------------------------------------------------------------ timing
+
+
+def full_attention(dim: int, heads: int) -> torch.nn.MultiheadAttention:
+    """Plain multi-head self-attention over all tokens (the baseline HiLo is compared with)."""
+    return torch.nn.MultiheadAttention(dim, heads, bias=False, batch_first=True)
+
+
+@torch.no_grad()
+def attention_cost(
+    grids: tuple[int, ...] = (16, 32),
+    dim: int = 256,
+    heads: int = 8,
+    window_size: int = 3,
+    alpha: float = 0.9,
+    repeats: int = 5,
+    threads: int = 1,
+) -> list[dict[str, float]]:
+    """CPU time of HiLo attention (eq. 4-6) and of full self-attention on ``side x side`` grids.
+
+    Both run on the same input, alternately, ``repeats`` times after one warm-up, on ``threads`` torch
+    threads (one thread is the steadiest on a shared machine); medians. Returns one row per grid:
+    ``grid``, ``tokens``, ``full_ms``, ``hilo_ms``, ``ratio`` (full / HiLo).
+    """
+    hilo = HiLoAttention(dim, heads, window_size, alpha, hifi_projection=False).eval()
+    full = full_attention(dim, heads).eval()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rows = []
+    try:
+        for side in grids:
+            x = torch.randn(1, side * side, dim)
+            runs = {
+                "hilo": lambda x=x, side=side: hilo(x, (side, side)),
+                "full": lambda x=x: full(x, x, x, need_weights=False),
+            }
+            times: dict[str, list[float]] = {name: [] for name in runs}
+            for repeat in range(repeats + 1):
+                for name, fn in runs.items():
+                    start = time.perf_counter()
+                    fn()
+                    if repeat:  # the first round is a warm-up
+                        times[name].append(time.perf_counter() - start)
+            full_ms = statistics.median(times["full"]) * 1000
+            hilo_ms = statistics.median(times["hilo"]) * 1000
+            rows.append(
+                dict(grid=side, tokens=side * side, full_ms=full_ms, hilo_ms=hilo_ms, ratio=full_ms / hilo_ms)
+            )
+    finally:
+        torch.set_num_threads(previous)
+    return rows
+
+
+def upsample_scores(logits: torch.Tensor, size: int) -> torch.Tensor:
+    """Mask logits ``(B, C, h, w)`` -> sigmoid scores ``(B, C, size, size)`` (bilinear, as at inference)."""
+    return F.interpolate(logits.float(), size=(size, size), mode="bilinear", align_corners=False).sigmoid()
+
+
+__all__ = [
+    "PROFILES",
+    "RUNS_ENV_VAR",
+    "NotebookEnv",
+    "attention_cost",
+    "block_tokens",
+    "find_spectral_filter",
+    "full_attention",
+    "load_notebook_clip",
+    "photo",
+    "project_root",
+    "resolve_device",
+    "runs_dir",
+    "setup",
+    "show_figures_inline",
+    "tiny_clip_weights",
+    "to_clip_input",
+    "upsample_scores",
+]

@@ -1,0 +1,241 @@
+"""Execute the numbered notebooks with papermill, in order, and collect what they produce.
+
+``python -m sptseg_lib.run_notebooks [--only 01 02] [-p key value] [-y "key: value"]`` runs every
+``notebooks/NN_*.ipynb`` (or those whose number is in ``--only``) and writes, under the runs folder
+(``$SPTSEG_RUNS``, default ``runs/``, see :func:`sptseg_lib.notebook_env.runs_dir`):
+
+* ``notebooks/NN_name.ipynb``: the executed copy (a failed one too, with papermill's error banner);
+* ``notebooks/NN_name/``: the figures the notebook saved, plus every PNG output as ``output_KK.png``;
+* ``notebooks/summary.txt``: one line per notebook (status, seconds, failing cell).
+
+A failing notebook is reported with its name, the failing cell (its number among the notebook's code
+cells, counting from 1, and its first line) and the error;
+the other notebooks still run. Ctrl-C stops the run after writing the summary of what ran. The exit code
+is 1 when any notebook failed, 130 when interrupted, else 0.
+
+Parameters: ``-p key value`` values are read as YAML (``-p iterations 100`` is an int, ``-p use_widgets
+false`` a bool); ``-y`` takes a YAML mapping. Every notebook receives every parameter (papermill injects
+them after the ``parameters`` cell).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from .notebook_env import RUNS_ENV_VAR, project_root, runs_dir
+
+NOTEBOOK_RE = re.compile(r"^(\d{2})_.+\.ipynb$")
+
+
+@dataclass
+class NotebookResult:
+    """The outcome of one notebook: ``ok``, seconds, the executed copy, and where it failed."""
+
+    name: str
+    ok: bool
+    seconds: float
+    output: Path
+    failed_cell: int | None = None
+    error: str = ""
+    interrupted: bool = False
+
+    def line(self) -> str:
+        status = "ok    " if self.ok else "FAILED"
+        where = f"  code cell {self.failed_cell}: {self.error}" if not self.ok else ""
+        return f"{status} {self.name:32s} {self.seconds:7.1f} s{where}"
+
+
+def find_notebooks(directory: Path, only: Sequence[str] | None = None) -> list[Path]:
+    """``NN_*.ipynb`` files of ``directory`` in number order; ``only`` keeps the listed numbers."""
+    found = sorted(p for p in directory.glob("*.ipynb") if NOTEBOOK_RE.match(p.name))
+    if only:
+        wanted = {n.zfill(2) for n in only}
+        unknown = wanted - {NOTEBOOK_RE.match(p.name).group(1) for p in found}
+        if unknown:
+            raise SystemExit(f"no notebook numbered {sorted(unknown)} in {directory}")
+        found = [p for p in found if NOTEBOOK_RE.match(p.name).group(1) in wanted]
+    return found
+
+
+def parse_parameters(pairs: Sequence[Sequence[str]], yamls: Sequence[str]) -> dict[str, Any]:
+    """``-p key value`` pairs (values read as YAML) and ``-y`` YAML mappings, merged in order."""
+    params: dict[str, Any] = {}
+    for key, value in pairs:
+        params[key] = yaml.safe_load(value)
+    for text in yamls:
+        loaded = yaml.safe_load(text)
+        if not isinstance(loaded, dict):
+            raise SystemExit(f"-y expects a YAML mapping such as 'use_widgets: false', got {text!r}")
+        params.update(loaded)
+    return params
+
+
+def _failed_cell(executed: Path) -> tuple[int | None, str]:
+    """1-based number, among the source notebook's code cells (the parameters cell included, papermill's
+    injected cell not), and first line of the first cell whose output is an error."""
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:  # the copy may be missing if the kernel never started
+        return None, ""
+    index = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "injected-parameters" in cell.metadata.get("tags", []):
+            continue
+        index += 1
+        if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
+            first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+            return index, first[:80]
+    return None, ""
+
+
+def save_png_outputs(executed: Path, folder: Path) -> list[Path]:
+    """Write every ``image/png`` output of an executed notebook to ``folder/output_KK.png``."""
+    nb = nbformat.read(executed, as_version=4)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" in data:
+                path = folder / f"output_{len(written):02d}.png"
+                path.write_bytes(base64.b64decode(data["image/png"]))
+                written.append(path)
+    return written
+
+
+def run_notebook(
+    path: Path, out_dir: Path, parameters: dict[str, Any], kernel_name: str | None = None, timeout: int = 600
+) -> NotebookResult:
+    """Execute one notebook with papermill into ``out_dir``; never raises for a failing cell."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output = out_dir / path.name
+    start = time.perf_counter()
+    ok, error, interrupted = True, "", False
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(output),
+            parameters=parameters,
+            cwd=str(path.parent),
+            kernel_name=kernel_name,
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=timeout,
+        )
+    except PapermillExecutionError as err:
+        ok, error = False, f"{err.ename}: {err.evalue}".strip()
+    except Exception as err:  # the kernel died, timed out, or the notebook could not be read
+        ok, error = False, f"{type(err).__name__}: {err}".strip()
+    except KeyboardInterrupt:
+        ok, error, interrupted = False, "interrupted (Ctrl-C)", True
+    seconds = time.perf_counter() - start
+    cell, source_line = _failed_cell(output) if not ok else (None, "")
+    if cell is not None:
+        error = f"`{source_line}` -> {error}"
+    if output.is_file():
+        save_png_outputs(output, out_dir / path.stem)
+    summary = error.splitlines()[0] if error else ""
+    return NotebookResult(path.stem, ok, seconds, output, cell, summary, interrupted)
+
+
+@contextmanager
+def _kernel_environment() -> Iterator[None]:
+    """Environment the kernels inherit, restored afterwards: this checkout on ``PYTHONPATH`` (so that a
+    plain checkout works without installing the package) and an absolute ``$SPTSEG_RUNS`` (so that
+    kernels started in ``notebooks/`` write where this process reports)."""
+    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", RUNS_ENV_VAR)}
+    root = project_root()
+    if root is not None:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), saved["PYTHONPATH"]) if p)
+    os.environ[RUNS_ENV_VAR] = str(runs_dir())
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_all(
+    notebooks: Sequence[Path],
+    out_dir: Path,
+    parameters: dict[str, Any],
+    kernel_name: str | None = None,
+    timeout: int = 600,
+    log=print,
+) -> list[NotebookResult]:
+    """Run ``notebooks`` in order, printing one line per notebook and a summary; returns the results."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    total = time.perf_counter()
+    with _kernel_environment():
+        for path in notebooks:
+            log(f"running {path.name} ...", flush=True)
+            result = run_notebook(path, out_dir, parameters, kernel_name, timeout)
+            log(result.line(), flush=True)
+            results.append(result)
+            if result.interrupted:
+                log("interrupted: the remaining notebooks were not run", flush=True)
+                break
+    elapsed = time.perf_counter() - total
+    summary = [r.line() for r in results]
+    summary.append(f"total {elapsed:.1f} s; executed notebooks and figures in {out_dir}")
+    (out_dir / "summary.txt").write_text("\n".join(summary) + "\n")
+    failed = [r for r in results if not r.ok]
+    log(summary[-1])
+    if failed:
+        log(
+            f"{len(failed)} notebook(s) failed: "
+            + ", ".join(f"{r.name} (code cell {r.failed_cell})" for r in failed)
+        )
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sptseg_lib.run_notebooks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers to run (default: all)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    parser.add_argument("-y", "--yaml", action="append", default=[], help="parameters as a YAML mapping")
+    parser.add_argument("--notebooks-dir", type=Path, default=None, help="default: the checkout's notebooks/")
+    parser.add_argument("--out", type=Path, default=None, help="default: <runs folder>/notebooks")
+    parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's own)")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    args = parser.parse_args(argv)
+
+    directory = args.notebooks_dir
+    if directory is None:
+        root = project_root()
+        if root is None:
+            parser.error("not running from a checkout: pass --notebooks-dir")
+        directory = root / "notebooks"
+    notebooks = find_notebooks(directory, args.only)
+    if not notebooks:
+        parser.error(f"no NN_*.ipynb notebooks in {directory}")
+    out = (args.out or runs_dir("notebooks")).resolve()
+    results = run_all(notebooks, out, parse_parameters(args.parameter, args.yaml), args.kernel, args.timeout)
+    if any(r.interrupted for r in results):
+        return 130
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The real-browser test (issue 5): notebook 01 in JupyterLab, driven by headless Chromium.
+
+JupyterLab runs on 127.0.0.1 from this Python's environment (its kernel is this interpreter), in a
+temporary home, on a copy of the notebook. Chromium (Debian's ``/usr/bin/chromium``, installed by
+``.ci/install-browser.sh``) runs all cells, moves the spectrum explorer's ``band`` slider with the
+keyboard and the test checks that the figure's pixels changed. Screenshots go to ``<runs>/browser/``;
+the notebook's own outputs go there too (``SPTSEG_RUNS=<runs>/browser``).
+
+The harness is first checked on a tiny notebook written here: a slider that changes its figure must be
+seen as changing it (through an Output widget and through an ``ipywidgets.Image``, like the explorers),
+and a slider whose figure ignores it must be seen as leaving it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from browser_harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KERNEL_NAME,
+    BrowserTestError,
+    JupyterLab,
+    code_cells_to_run,
+    copy_notebook,
+    move_slider,
+    open_notebook,
+    run_all_cells,
+)
+
+from sptseg_lib.notebook_env import RUNS_ENV_VAR, runs_dir
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is missing: run .ci/install-browser.sh (installs Debian's chromium)",
+    ),
+]
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK_01 = REPO / "notebooks" / "01_spectral_prompts.ipynb"
+TINY = "tiny_widgets.ipynb"
+FAILING = "failing.ipynb"
+
+_TINY_CELLS = [
+    "import sys\nprint('KERNEL_PYTHON=' + sys.executable)",
+    """import io
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+
+
+def draw(band: int) -> None:
+    fig, ax = plt.subplots(figsize=(3, 2))
+    x = np.linspace(0, 1, 200)
+    ax.plot(x, np.sin(2 * np.pi * (band + 1) * x))
+    ax.set_title(f"band {band}")
+    plt.show()
+
+
+def png(lo: float, hi: float) -> bytes:
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.axvspan(lo, hi)
+    ax.set_xlim(0, 1)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()""",
+    """band = widgets.IntSlider(value=1, min=0, max=5, description="band", continuous_update=False)
+display(widgets.VBox([band, widgets.interactive_output(draw, {"band": band})]))""",
+    """span = widgets.FloatRangeSlider(
+    value=(0.0, 0.3), min=0.0, max=1.0, step=0.05, description="range", continuous_update=False
+)
+image = widgets.Image(value=png(*span.value), format="png")
+span.observe(lambda change: setattr(image, "value", png(*change["new"])), names="value")
+display(widgets.VBox([span, image]))""",
+    """still = widgets.IntSlider(value=1, min=0, max=5, description="still", continuous_update=False)
+display(widgets.VBox([still, widgets.interactive_output(lambda still: draw(0), {"still": still})]))""",
+]
+
+
+def write_notebook(path: Path, sources: list[str]) -> Path:
+    """A notebook of code cells ``sources`` (for :data:`_TINY_CELLS`: three sliders, ``band`` through an
+    Output widget, ``range`` through an Image widget, ``still`` redrawing a figure that ignores it)."""
+    cells = [
+        {"cell_type": "code", "metadata": {}, "source": src, "outputs": [], "execution_count": None}
+        for src in sources
+    ]
+    nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def out_dir() -> Path:
+    """``<runs>/browser``: the screenshots, and the runs folder of the notebooks opened here."""
+    return runs_dir("browser")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, out_dir: Path) -> Iterator[JupyterLab]:
+    """One server for the module; its root holds the tiny notebooks and a copy of notebook 01. The
+    kernels import ``sptseg_lib`` from this checkout (``PYTHONPATH``) and write to ``<runs>/browser``."""
+    root = tmp_path_factory.mktemp("lab-root")
+    made = tmp_path_factory.mktemp("made")
+    copy_notebook(write_notebook(made / TINY, _TINY_CELLS), root)
+    copy_notebook(write_notebook(made / FAILING, ["x = 1", "raise ValueError('cell 2 fails')", "x"]), root)
+    if NOTEBOOK_01.is_file():
+        copy_notebook(NOTEBOOK_01, root)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {RUNS_ENV_VAR: str(out_dir), "PYTHONPATH": path}
+    with JupyterLab(root, tmp_path_factory.mktemp("lab-home"), env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_ARGS))
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@contextmanager
+def page_in(browser: Browser, shot_on_failure: Path) -> Iterator[Page]:
+    """A fresh page; on failure a screenshot of the whole page is saved to ``shot_on_failure``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        yield page
+    except BaseException:
+        page.screenshot(path=str(shot_on_failure), full_page=True)
+        raise
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_page(lab: JupyterLab, browser: Browser, out_dir: Path) -> Iterator[Page]:
+    """The tiny notebook, opened and run once for the harness tests below."""
+    with page_in(browser, out_dir / "tiny_failure.png") as page:
+        open_notebook(page, lab, TINY)
+        run_all_cells(page, lab, len(_TINY_CELLS), timeout=90)
+        yield page
+
+
+def test_kernel_is_this_python(tiny_page: Page, lab: JupyterLab) -> None:
+    """The kernel JupyterLab started is the interpreter running the tests (the venv's ipykernel)."""
+    text = tiny_page.locator(".jp-OutputArea-output", has_text="KERNEL_PYTHON=").first.inner_text()
+    assert text.strip() == f"KERNEL_PYTHON={sys.executable}"
+    assert lab.api("kernelspecs")["kernelspecs"][KERNEL_NAME]["spec"]["argv"][0] == sys.executable
+
+
+@pytest.mark.parametrize(
+    ("label", "changes"),
+    [("band", True), ("range", True), ("still", False)],
+    ids=["output-widget", "image-widget", "unchanged-figure"],
+)
+def test_harness_sees_figure_changes(
+    tiny_page: Page, lab: JupyterLab, out_dir: Path, label: str, changes: bool
+) -> None:
+    """The harness reports a change exactly when the slider's figure changed."""
+    move = move_slider(tiny_page, lab, label, out_dir, prefix=f"tiny_{label}")
+    assert move.readout_after != move.readout_before
+    assert move.figure_changed is changes, f"{label}: {move.before.src[:60]} -> {move.after.src[:60]}"
+    assert move.rendering_changed is changes
+
+
+def test_harness_reports_a_failing_cell(lab: JupyterLab, browser: Browser, out_dir: Path) -> None:
+    """A cell that raises stops "Run All"; the harness says so at once, with the traceback."""
+    with page_in(browser, out_dir / "failing_failure.png") as page:
+        open_notebook(page, lab, FAILING)
+        with pytest.raises(BrowserTestError, match=r"(?s)stopped after 2 of 3 code cells.*cell 2 fails"):
+            run_all_cells(page, lab, 3, timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_notebook_01_spectrum_explorer_redraws(lab: JupyterLab, browser: Browser, out_dir: Path) -> None:
+    """Run all of notebook 01 in Chromium, move the spectrum explorer's band: the figure changes."""
+    if not NOTEBOOK_01.is_file():
+        pytest.skip(f"{NOTEBOOK_01.relative_to(REPO)} does not exist yet")
+    with page_in(browser, out_dir / "01_failure.png") as page:
+        open_notebook(page, lab, NOTEBOOK_01.name)
+        run_all_cells(page, lab, code_cells_to_run(NOTEBOOK_01), timeout=180)
+        move = move_slider(page, lab, "band", out_dir, prefix="01_band")
+    assert move.readout_after != move.readout_before
+    went = f"{move.readout_before} -> {move.readout_after}"
+    assert move.figure_changed, f"the spectrum explorer's figure did not change when band went {went}"
+    assert move.rendering_changed
