@@ -8,7 +8,9 @@ the default and the alternative documented next to it (see ``../shared/reference
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 SptGridMode = Literal["error", "interpolate"]
@@ -128,4 +130,318 @@ def model_preset(name: str) -> ModelConfig:
         raise KeyError(f"unknown preset {name!r}; known presets: {known}") from None
 
 
-__all__ = ["MODEL_PRESETS", "ModelConfig", "model_preset"]
+# =============================================================================================
+# Experiments: data + schedule + model, the unit the trainer, the CLI and the notebooks consume.
+# =============================================================================================
+
+Setting = Literal["inductive", "transductive", "fully"]
+AmpMode = Literal["auto", "bf16", "off"]
+TestMode = Literal["slide", "whole"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set, where it lives, and how images are cropped for training and tiled for testing."""
+
+    dataset: str = "voc"
+    """Split name for :func:`sptseg_lib.data.splits.get_split` (``voc``, ``coco_stuff``, ``shapes``)."""
+    root: str | None = None
+    """Data root; ``None`` means ``$SPTSEG_DATA`` (resolved by ``data.paths.resolve_data_root``)."""
+    crop_size: int = 512
+    """Training crop (reference: 512, ``RandomCrop(cat_max_ratio=0.75)`` after a 0.5-2.0 rescale)."""
+    test_mode: TestMode = "slide"
+    """``slide``: 512 windows at stride 426, logits averaged (reference); ``whole``: one forward."""
+    test_stride: int = 426
+    num_workers: int = 4
+
+    def __post_init__(self) -> None:
+        if self.test_mode not in ("slide", "whole"):
+            raise ValueError(f"test_mode must be 'slide' or 'whole', got {self.test_mode!r}")
+        if self.crop_size < 1 or self.test_stride < 1 or self.num_workers < 0:
+            raise ValueError("crop_size and test_stride must be >= 1, num_workers >= 0")
+        if self.test_stride > self.crop_size:
+            raise ValueError(
+                f"test_stride {self.test_stride} exceeds crop_size {self.crop_size}: sliding windows would "
+                "skip pixels; set data.test_stride <= data.crop_size (reference: 426 for 512)"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation recipe (reference-code.md 2.2 and 6.1) and the runtime knobs.
+
+    Fields named in :data:`RUNTIME_FIELDS` may differ when a run is resumed (other hardware, other
+    number of processes); every other field must match the checkpoint exactly.
+    """
+
+    setting: Setting = "inductive"
+    """``inductive`` (seen names only), ``transductive`` (ZegCLIP self-training on unseen pixels) or
+    ``fully`` (every class supervised: Table 1's asterisk rows)."""
+    iterations: int = 20_000
+    batch_size: int = 16
+    """Global (effective) batch: micro_batch x processes x accumulation steps."""
+    micro_batch: int | None = None
+    """Images per process per forward; ``None`` = ``batch_size / world_size`` (no accumulation)."""
+    lr: float = 2e-4
+    """Reference: lr 2e-5 with lr_mult 10 on every trainable group = 2e-4 (reference-code.md 2.2)."""
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_iters: int = 1500
+    warmup_ratio: float = 1e-6
+    poly_power: float = 0.9
+    min_lr: float = 1e-6
+    focal_weight: float = 100.0
+    ssim_weight: float = 1.0
+    dice_weight: float = 0.0
+    seed: int = 0
+    init_from: str | None = None
+    """A checkpoint whose trained parameters start this run (model configs must match); the
+    transductive presets start from the inductive run's checkpoint at half its schedule."""
+    schedule: str = "paper: 20,000 iterations (VOC)"
+    """Where the iteration count comes from, in words (logged and written to every report)."""
+    amp: AmpMode = "auto"
+    """``auto``: bf16 autocast on GPUs that support it, fp32 on the CPU; ``bf16``; ``off``."""
+    compile: bool = False
+    """Opt-in ``torch.compile`` of the model."""
+    checkpoint_every: int = 2000
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.setting not in ("inductive", "transductive", "fully"):
+            raise ValueError(f"setting must be inductive, transductive or fully, got {self.setting!r}")
+        if self.amp not in ("auto", "bf16", "off"):
+            raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
+        if self.iterations < 1 or self.batch_size < 1:
+            raise ValueError("iterations and batch_size must be >= 1")
+        if self.micro_batch is not None and not 1 <= self.micro_batch <= self.batch_size:
+            raise ValueError(
+                f"micro_batch must lie in [1, batch_size={self.batch_size}], got {self.micro_batch}"
+            )
+        if self.warmup_iters < 0 or not 0.0 < self.warmup_ratio <= 1.0:
+            raise ValueError("warmup_iters must be >= 0 and warmup_ratio in (0, 1]")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError("checkpoint_every and log_every must be >= 1")
+
+
+RUNTIME_FIELDS: frozenset[str] = frozenset(
+    {
+        "data.root",
+        "data.num_workers",
+        "data.test_mode",
+        "data.test_stride",
+        "train.micro_batch",
+        "train.amp",
+        "train.compile",
+        "train.checkpoint_every",
+        "train.log_every",
+        "train.init_from",
+    }
+)
+"""Fields that do not change what is learned (hardware, logging, paths): ignored when resuming.
+``micro_batch`` changes only how the fixed global batch is split, not the update."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One row of a table: a model, the data it trains on, and the schedule."""
+
+    name: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        return cls(
+            name=d["name"],
+            model=_build(ModelConfig, d.get("model", {})),
+            data=_build(DataConfig, d.get("data", {})),
+            train=_build(TrainConfig, d.get("train", {})),
+            description=d.get("description", ""),
+        )
+
+    def with_overrides(self, overrides: dict[str, Any] | list[str]) -> ExperimentConfig:
+        """A copy with dotted fields changed: ``{"train.iterations": 100}`` or ``["train.iterations=100"]``.
+
+        String values are parsed as JSON where possible (``100``, ``true``, ``[0, 1]``), else kept as text.
+        """
+        if isinstance(overrides, list):
+            overrides = dict(_parse_assignment(a) for a in overrides)
+        d = self.to_dict()
+        for key, value in overrides.items():
+            section, _, name = key.partition(".")
+            if name and section in ("model", "data", "train") and name in d[section]:
+                d[section][name] = value
+            elif not name and key in ("name", "description"):
+                d[key] = value
+            else:
+                raise KeyError(
+                    f"unknown config field {key!r}; use section.field with a section of model, data, "
+                    f"train (e.g. train.iterations)"
+                )
+        return ExperimentConfig.from_dict(d)
+
+
+def _parse_assignment(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise ValueError(f"override {text!r} is not of the form section.field=value")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise KeyError(f"{cls.__name__} has no field(s) {unknown}")
+    kwargs = {}
+    for key, value in values.items():
+        # JSON turns tuples into lists; the dataclasses use tuples (hashable, frozen).
+        kwargs[key] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)
+
+
+def config_differences(
+    a: ExperimentConfig, b: ExperimentConfig, *, ignore: frozenset[str] = RUNTIME_FIELDS
+) -> list[str]:
+    """Human-readable ``section.field: a != b`` lines for every differing field outside ``ignore``."""
+    da, db = a.to_dict(), b.to_dict()
+    out = []
+    if "name" not in ignore and da["name"] != db["name"]:
+        out.append(f"name: {da['name']!r} != {db['name']!r}")
+    for section in ("model", "data", "train"):
+        for name in sorted(set(da[section]) | set(db[section])):
+            dotted = f"{section}.{name}"
+            va, vb = da[section].get(name), db[section].get(name)
+            if dotted not in ignore and va != vb:
+                out.append(f"{dotted}: {va!r} != {vb!r}")
+    return out
+
+
+def load_experiment_json(path: str | Path) -> ExperimentConfig:
+    return ExperimentConfig.from_dict(json.loads(Path(path).read_text()))
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+_VOC_DATA = DataConfig(dataset="voc")
+_COCO_DATA = DataConfig(dataset="coco_stuff")
+_VOC_TRAIN = TrainConfig(
+    iterations=20_000, checkpoint_every=2000, schedule="paper and ZegCLIP: 20,000 iterations"
+)
+_COCO_SCHEDULES = {
+    # The SPT-SEG paper states 96,000 COCO iterations; ZegCLIP's released configs use 80,000.
+    "paper": (96_000, "SPT-SEG paper: 96,000 iterations"),
+    "zegclip": (80_000, "ZegCLIP configs: 80,000 iterations"),
+}
+_ZEGCLIP_LOSS = {"focal_weight": 100.0, "dice_weight": 1.0, "ssim_weight": 0.0}
+"""ZegCLIP's own loss (100 focal + 1 dice): its rows are the ZegCLIP numbers (Tables 1, 2)."""
+_SPT_LOSS = {"focal_weight": 100.0, "dice_weight": 0.0, "ssim_weight": 1.0}
+"""SPT-SEG's loss, eq. 10: alpha focal + beta SSIM, with ZegCLIP's weights (reference-code.md 5.4-5.5)."""
+
+EXPERIMENT_PRESETS: dict[str, ExperimentConfig] = {}
+
+
+def _coco_train(schedule: str, **changes: Any) -> TrainConfig:
+    iters, text = _COCO_SCHEDULES[schedule]
+    return dataclasses.replace(_VOC_TRAIN, iterations=iters, checkpoint_every=8000, schedule=text, **changes)
+
+
+def _register_experiments() -> None:
+    for model_name, model in MODEL_PRESETS.items():
+        dataset = model_name.split("-", 1)[0]
+        loss = _ZEGCLIP_LOSS if model_name.endswith("-zegclip") else _SPT_LOSS
+        if dataset == "voc":
+            data, train = _VOC_DATA, dataclasses.replace(_VOC_TRAIN, **loss)
+        else:
+            schedule = "zegclip" if model_name.endswith("-zegclip") else "paper"
+            data, train = _COCO_DATA, _coco_train(schedule, **loss)
+        EXPERIMENT_PRESETS[model_name] = ExperimentConfig(
+            model_name, model, data, train, description=f"{model_name}, inductive ({train.schedule})"
+        )
+    # Table 1: transductive (ZegCLIP self-training) and fully supervised (asterisk rows).
+    for base_name in ("voc-zegclip", "voc-sptseg", "coco-zegclip", "coco-sptseg"):
+        base = EXPERIMENT_PRESETS[base_name]
+        half = base.train.iterations // 2
+        EXPERIMENT_PRESETS[f"{base_name}-transductive"] = dataclasses.replace(
+            base,
+            name=f"{base_name}-transductive",
+            train=dataclasses.replace(
+                base.train,
+                setting="transductive",
+                iterations=half,
+                schedule=f"{half:,} self-training iterations started from {base_name}'s checkpoint at "
+                f"iteration {half:,} (ZegCLIP: 10k from iter_10000 on VOC, 40k from iter_40000 on COCO)",
+            ),
+            description=f"{base_name}, transductive: pass --init-from <{base_name} run>/iter_{half:06d}.pt",
+        )
+        EXPERIMENT_PRESETS[f"{base_name}-fully"] = dataclasses.replace(
+            base,
+            name=f"{base_name}-fully",
+            train=dataclasses.replace(base.train, setting="fully"),
+            description=f"{base_name}, fully supervised (Table 1 asterisk row; {base.train.schedule})",
+        )
+    # A miniature for the CPU: the tiny test CLIP on the synthetic shapes world (demo, notebooks).
+    EXPERIMENT_PRESETS["shapes-tiny"] = ExperimentConfig(
+        "shapes-tiny",
+        ModelConfig(
+            clip_model="sptseg-test-tiny",
+            pretrained=None,
+            image_size=64,
+            prompt_tokens=4,
+            decoder_layers=2,
+            decoder_heads=4,
+            decoder_ffn_dim=128,
+            templates="voc",
+        ),
+        DataConfig(dataset="shapes", crop_size=64, test_mode="whole", test_stride=48, num_workers=0),
+        TrainConfig(
+            iterations=200,
+            batch_size=8,
+            warmup_iters=20,
+            checkpoint_every=100,
+            log_every=10,
+            schedule="miniature: 200 iterations on the CPU",
+            **_SPT_LOSS,
+        ),
+        description="SPT-SEG miniature: tiny random CLIP, 64 px synthetic shapes, a few CPU minutes",
+    )
+
+
+_register_experiments()
+
+
+def experiment_preset(name: str) -> ExperimentConfig:
+    """The :class:`ExperimentConfig` of a named preset, or a clear error listing the known names."""
+    try:
+        return EXPERIMENT_PRESETS[name]
+    except KeyError:
+        known = ", ".join(sorted(EXPERIMENT_PRESETS))
+        raise KeyError(f"unknown preset {name!r}; known presets: {known}") from None
+
+
+__all__ = [
+    "EXPERIMENT_PRESETS",
+    "MODEL_PRESETS",
+    "RUNTIME_FIELDS",
+    "DataConfig",
+    "ExperimentConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "config_differences",
+    "experiment_preset",
+    "load_experiment_json",
+    "model_preset",
+]

@@ -1,0 +1,322 @@
+"""The command line: ``python -m sptseg_lib {train,evaluate,predict,prepare-data,presets,demo} ...``.
+
+Every command calls the same library functions the notebooks use (:class:`~sptseg_lib.train.Trainer`,
+:func:`~sptseg_lib.evaluate.evaluate_checkpoint`, :mod:`sptseg_lib.data.prepare`). Errors on bad input
+(an unknown preset, a missing data set, a checkpoint of another experiment, a corrupt file) print one
+clear message and exit with status 2, without writing anything.
+
+Several processes or machines: ``torchrun --nproc-per-node 4 -m sptseg_lib train --preset voc-sptseg ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .checkpoint import CheckpointError
+from .config import EXPERIMENT_PRESETS, ExperimentConfig, experiment_preset, load_experiment_json
+from .train import TrainingError
+
+RUNS_ENV_VAR = "SPTSEG_RUNS"
+
+_EPILOG = """examples:
+  python -m sptseg_lib presets
+  python -m sptseg_lib prepare-data voc --voc-root data/VOCdevkit/VOC2012 --sbd-root data/benchmark_RELEASE
+  python -m sptseg_lib train --preset voc-sptseg --data data/ --out runs/voc-sptseg
+  torchrun --nproc-per-node 4 -m sptseg_lib train --preset voc-sptseg --data data/ --out runs/voc-sptseg
+  python -m sptseg_lib train --preset voc-sptseg --data data/ --out runs/voc-sptseg --resume
+  python -m sptseg_lib train --preset voc-sptseg-transductive --init-from runs/voc-sptseg/iter_010000.pt \\
+      --data data/ --out runs/voc-sptseg-st
+  python -m sptseg_lib evaluate --checkpoint runs/voc-sptseg/iter_020000.pt --data data/
+  python -m sptseg_lib predict --checkpoint runs/voc-sptseg/iter_020000.pt --image cat.jpg \\
+      --classes cat,dog,sofa --out predictions/
+  python -m sptseg_lib demo
+"""
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train one experiment (a preset) into an output folder",
+        description="Train a preset (one row of the paper's tables) with the reference recipe: AdamW "
+        "lr 2e-4, poly decay after 1,500 warm-up iterations, global batch 16 (accumulated when fewer "
+        "processes or a smaller --micro-batch hold less). Writes config.json, log.jsonl (loss terms, lr, "
+        "throughput) and iter_*.pt checkpoints (trainable parameters, optimiser, RNG states) to --out. "
+        "The same command runs under torchrun for several processes.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help="experiment preset name (see `python -m sptseg_lib presets`)")
+    src.add_argument("--config", type=Path, help="an experiment JSON (e.g. a run's config.json)")
+    p.add_argument("--data", help="data root (default: $SPTSEG_DATA)")
+    p.add_argument("--out", type=Path, help=f"run folder (default: ${RUNS_ENV_VAR}/<preset>)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
+    )
+    p.add_argument("--init-from", help="start from another run's checkpoint (same model), e.g. transductive")
+    p.add_argument("--iterations", type=int, help="override train.iterations")
+    p.add_argument("--micro-batch", type=int, help="images per process per forward (accumulates to 16)")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: this process's GPU, else the CPU)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override any config field, e.g. --set train.dice_weight=1 --set model.spt_layers=[0,1,2]",
+    )
+    p.add_argument("--evaluate", action="store_true", help="evaluate the final checkpoint when done")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint (pAcc, mIoU(S), mIoU(U), hIoU, per-class IoU)",
+        description="Evaluate a checkpoint on the test split its experiment names (VOC val, COCO-Stuff "
+        "val2017): every class name, seen-class penalty 0.1 in the inductive setting, sliding 512 windows "
+        "at stride 426. Writes <checkpoint>.eval.json and <checkpoint>.eval.md beside the checkpoint.",
+    )
+    p.add_argument("--checkpoint", required=True, help="an iter_*.pt file")
+    p.add_argument("--data", help="data root (default: the checkpoint's, else $SPTSEG_DATA)")
+    p.add_argument("--mode", choices=("slide", "whole"), help="inference mode (default: the experiment's)")
+    p.add_argument("--limit", type=int, help="only the first N test images (a quick check)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="segment one image with any list of class names -> label PNG + overlay",
+        description="Segment an image into the classes you name (any words: the text encoder makes their "
+        "embeddings). Writes <image>.label.png (palette PNG, value i = the i-th class name) and "
+        "<image>.overlay.png to --out, and prints each class's pixel share. No seen-class penalty.",
+    )
+    p.add_argument("--checkpoint", required=True, help="an iter_*.pt file (its config builds the model)")
+    p.add_argument("--image", required=True, type=Path, help="an RGB image file")
+    p.add_argument("--classes", required=True, help="comma-separated class names, e.g. 'cat,dog,sofa'")
+    p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: .)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prepare-data",
+        help="build VOC's SegmentationClassAug or COCO-Stuff's labelTrainIds",
+        description="voc: convert SBD's .mat files to SegmentationClassAug PNGs and write aug.txt / "
+        "trainaug.txt (9,118 / 10,582 ids). coco_stuff: write <name>_labelTrainIds.png (171 classes) next "
+        "to every raw annotation. Existing outputs are kept unless --overwrite.",
+    )
+    p.add_argument("dataset", choices=("voc", "coco_stuff"))
+    p.add_argument("--root", help="VOC2012 / coco_stuff164k folder or a parent (default: $SPTSEG_DATA)")
+    p.add_argument("--sbd-root", help="voc only: the SBD release folder (benchmark_RELEASE)")
+    p.add_argument("--overwrite", action="store_true", help="rewrite existing outputs")
+    p.add_argument("--workers", type=int, default=0, help="conversion threads")
+    p.add_argument("--no-strict", action="store_true", help="accept a partial data set (no count checks)")
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="a short CPU demo: train the miniature SPT-SEG on synthetic shapes, evaluate, print metrics",
+        description="Builds the `shapes-tiny` preset (a tiny random CLIP, 64-px synthetic scenes), trains it "
+        "for a few iterations on the CPU and prints the metrics table of a few test images. About a minute.",
+    )
+    p.add_argument("--iterations", type=int, default=30)
+    p.add_argument("--images", type=int, default=16, help="test images to evaluate")
+    p.add_argument("--out", type=Path, help="run folder (default: a temporary folder)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sptseg_lib",
+        description="SPT-SEG (AAAI 2024) reproduction: train, evaluate and use zero-shot segmenters.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    _add_prepare(sub)
+    sub.add_parser("presets", help="list the experiment presets and their schedules")
+    _add_demo(sub)
+    return parser
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def _experiment(args: argparse.Namespace) -> ExperimentConfig:
+    exp = experiment_preset(args.preset) if args.preset else load_experiment_json(args.config)
+    overrides: dict[str, object] = {}
+    if args.data is not None:
+        overrides["data.root"] = args.data
+    if args.iterations is not None:
+        overrides["train.iterations"] = args.iterations
+    if args.micro_batch is not None:
+        overrides["train.micro_batch"] = args.micro_batch
+    if args.seed is not None:
+        overrides["train.seed"] = args.seed
+    if args.init_from is not None:
+        overrides["train.init_from"] = args.init_from
+    if args.compile:
+        overrides["train.compile"] = True
+    exp = exp.with_overrides(overrides) if overrides else exp
+    return exp.with_overrides(args.set) if args.set else exp
+
+
+def _out_dir(args: argparse.Namespace, exp: ExperimentConfig) -> Path:
+    if args.out is not None:
+        return args.out
+    if os.environ.get(RUNS_ENV_VAR):
+        return Path(os.environ[RUNS_ENV_VAR]) / exp.name
+    raise ValueError(
+        f"no output folder: pass --out, or set {RUNS_ENV_VAR} (runs go to ${RUNS_ENV_VAR}/<preset>)"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import Trainer
+
+    exp = _experiment(args)
+    out = _out_dir(args, exp)
+    trainer = Trainer(exp, out, resume=args.resume, device=args.device, progress=not args.no_progress)
+    if trainer.step >= exp.train.iterations:
+        print(f"{out}: already trained to step {trainer.step} of {exp.train.iterations}")
+    else:
+        record = trainer.fit()
+        if trainer.dist.is_main:
+            print(f"{out}: step {trainer.step}, loss {record.get('loss', float('nan')):.4f}")
+    if args.evaluate:
+        from .checkpoint import latest_checkpoint
+        from .evaluate import evaluate_checkpoint
+
+        ckpt = latest_checkpoint(out)
+        report = evaluate_checkpoint(
+            ckpt, model=trainer.model, device=trainer.device, progress=not args.no_progress
+        )
+        if trainer.dist.is_main:
+            _print_metrics(report)
+    return 0
+
+
+def _print_metrics(report: dict) -> None:
+    keys = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU", "mIoU")
+    print("  ".join(f"{k} {report[k]:.1f}" if report.get(k) is not None else f"{k} n/a" for k in keys))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_checkpoint, report_paths
+
+    report = evaluate_checkpoint(
+        args.checkpoint,
+        data_root=args.data,
+        mode=args.mode,
+        device=args.device,
+        progress=not args.no_progress,
+        limit=args.limit,
+    )
+    _print_metrics(report)
+    print("report: " + ", ".join(str(p) for p in report_paths(args.checkpoint)))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .evaluate import predict_image
+
+    names = [c.strip() for c in args.classes.split(",") if c.strip()]
+    label_path, overlay_path, shares = predict_image(
+        args.checkpoint, args.image, names, args.out, device=args.device
+    )
+    for name, share in shares.items():
+        print(f"{name:>24s} {100 * share:5.1f} %")
+    print(f"wrote {label_path} and {overlay_path}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .data import prepare
+
+    common = dict(strict=not args.no_strict, overwrite=args.overwrite, workers=args.workers)
+    if args.dataset == "voc":
+        if not args.sbd_root:
+            raise ValueError("prepare-data voc needs --sbd-root (the SBD release folder, benchmark_RELEASE)")
+        report = prepare.prepare_voc(args.root, args.sbd_root, **common)
+    else:
+        report = prepare.prepare_coco_stuff(args.root, **common)
+    print(report)
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for name, exp in sorted(EXPERIMENT_PRESETS.items()):
+        print(f"{name:30s} {exp.train.setting:12s} {exp.train.iterations:>6d} it  {exp.description}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+    from .metrics import metrics_table
+    from .train import Trainer, build_dataset
+
+    exp = experiment_preset("shapes-tiny").with_overrides({"train.iterations": args.iterations})
+    out = args.out or Path(tempfile.mkdtemp(prefix="sptseg-demo-"))
+    trainer = Trainer(exp, out, device="cpu")
+    counts = trainer.model.parameter_counts()
+    print(f"model: {exp.name}, {counts['trainable']:,} trainable of {counts['total']:,} parameters")
+    record = trainer.fit()
+    print(f"trained {trainer.step} iterations, last loss {record['loss']:.4f}; checkpoints in {out}")
+    test = build_dataset(exp.data, "test")
+    result = evaluate(trainer.model, test, trainer.split, mode="whole", limit=args.images, device="cpu")
+    print(metrics_table(result, list(trainer.split.class_names), trainer.split.seen, trainer.split.unseen))
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "prepare-data": cmd_prepare,
+    "presets": cmd_presets,
+    "demo": cmd_demo,
+}
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .data.paths import DataError
+
+    errors: list[type[BaseException]] = [KeyError, ValueError, FileNotFoundError, DataError]
+    errors += [CheckpointError, TrainingError]
+    try:
+        from .clip_loading import PretrainedWeightsError
+
+        errors.append(PretrainedWeightsError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a user error prints ``error: ...`` and returns 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except _user_errors() as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():  # a torchrun job: leave the process group cleanly
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

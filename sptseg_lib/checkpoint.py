@@ -1,0 +1,175 @@
+"""Checkpoints: only what training changed, written atomically, read back safely.
+
+A checkpoint is a plain ``dict`` of tensors, numbers, strings, lists and dicts, so it loads with
+``torch.load(weights_only=True)`` (no pickled code runs). It holds
+
+- ``model``: the *trainable* parameters only (prompts, spectral filter, decoder: a few MB, not CLIP);
+- ``optimizer``, ``scheduler``, ``step``;
+- ``rng``: the torch / CUDA / numpy / python generator states of every process, so that a resumed run
+  draws the same dropout masks as the uninterrupted one;
+- ``experiment``: the full :class:`~sptseg_lib.config.ExperimentConfig` as a dict.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import RUNTIME_FIELDS, ExperimentConfig, config_differences
+
+FORMAT = "sptseg-checkpoint"
+VERSION = 1
+_ITER_RE = re.compile(r"^iter_(\d+)\.pt$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be used: missing, unreadable, or from another experiment."""
+
+
+def checkpoint_name(step: int) -> str:
+    return f"iter_{step:06d}.pt"
+
+
+def list_checkpoints(directory: str | Path) -> list[Path]:
+    """The ``iter_*.pt`` files in ``directory``, oldest step first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _ITER_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    found = list_checkpoints(directory)
+    return found[-1] if found else None
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (plus format tags) to ``path`` atomically: a temporary file, then ``os.replace``.
+
+    A crash mid-write leaves the previous file (if any) intact, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; any failure is a :class:`CheckpointError` saying why."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist; pass the path of an iter_*.pt file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be read ({type(err).__name__}: {str(err)[:200]}); "
+            "the file is corrupt or truncated, or not a checkpoint: use another iter_*.pt file of the run"
+        ) from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not an sptseg checkpoint (no {FORMAT!r} tag)")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} has checkpoint version {ckpt.get('version')}, this code reads {VERSION}"
+        )
+    return ckpt
+
+
+def checkpoint_experiment(ckpt: dict[str, Any], path: str | Path = "checkpoint") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.from_dict(ckpt["experiment"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{str(path)!r} holds no valid experiment config: {err}") from err
+
+
+def check_compatible(
+    ckpt: dict[str, Any],
+    experiment: ExperimentConfig,
+    *,
+    path: str | Path = "checkpoint",
+    model_only: bool = False,
+) -> None:
+    """Refuse a checkpoint made by another experiment, naming every differing field.
+
+    ``model_only=True`` (used by ``init_from`` and evaluation) compares only the model config, so that a
+    transductive run may start from an inductive checkpoint of the same network, and a model may be
+    evaluated on another data set.
+    """
+    saved = checkpoint_experiment(ckpt, path)
+    if model_only:
+        ignore = frozenset({f"{s}.{f}" for s in ("data", "train") for f in _fields(saved, s)} | {"name"})
+    else:
+        ignore = RUNTIME_FIELDS
+    diffs = config_differences(saved, experiment, ignore=ignore)
+    if diffs:
+        lines = "\n  ".join(f"{d}  (checkpoint != requested)" for d in diffs)
+        raise CheckpointError(
+            f"{str(path)!r} was written by experiment {saved.name!r}, which differs from "
+            f"{experiment.name!r} in:\n"
+            f"  {lines}\nuse a checkpoint of the same preset, or a fresh --out directory"
+        )
+
+
+def _fields(experiment: ExperimentConfig, section: str) -> list[str]:
+    return list(getattr(experiment, section).__dataclass_fields__)
+
+
+# --- random number generator states (weights_only-safe encodings) ----------------------------
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The states of torch (CPU and every CUDA device), numpy and python ``random`` as safe types."""
+    np_state = np.random.get_state()  # noqa: NPY002 (the legacy global state is what libraries use)
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": [s for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    n = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+
+__all__ = [
+    "CheckpointError",
+    "capture_rng_state",
+    "check_compatible",
+    "checkpoint_experiment",
+    "checkpoint_name",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "restore_rng_state",
+    "save_checkpoint",
+]

@@ -1,0 +1,673 @@
+"""The training engine: one :class:`Trainer` for the CLI, the notebooks and 1..N processes.
+
+The recipe is the reference one (reference-code.md 2.2 and 6.1): AdamW on the trainable parameters only
+(lr 2e-4 = 2e-5 x lr_mult 10, weight decay 0.01), linear warm-up for 1,500 iterations from
+``warmup_ratio x lr``, then poly decay (power 0.9) to ``min_lr = 1e-6``; a global batch of 16 whatever the
+hardware: ``batch_size = micro_batch x processes x accumulation``.
+
+Processes: start with ``torchrun --nproc-per-node N -m sptseg_lib train ...`` (or plain ``python`` for
+one). Each process sees its own shard of every epoch (``DistributedSampler``); gradients are averaged by
+``DistributedDataParallel`` (gloo on the CPU, nccl on GPUs), once per optimiser step.
+
+Reproducibility: the data of item ``i`` in epoch ``e`` is drawn under a seed made of ``(seed, e, i)``, the
+model's own randomness (dropout) comes from the global generators, whose states every checkpoint stores,
+so a resumed run makes the same updates as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from .checkpoint import (
+    capture_rng_state,
+    check_compatible,
+    checkpoint_name,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from .config import DataConfig, ExperimentConfig
+from .data.splits import UNSEEN_PSEUDO, ZeroShotSplit, remap_for_training, training_classes
+
+# ---------------------------------------------------------------------------------------------
+# processes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job: ``rank`` of ``world_size``, and its device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str | torch.device | None = None) -> DistInfo:
+    """Join the process group that ``torchrun`` (or a test) describes through ``RANK``/``WORLD_SIZE``.
+
+    One process (no ``WORLD_SIZE``, or 1) needs no group. The backend is nccl when the device is a GPU,
+    gloo otherwise. ``device=None`` picks ``cuda:<LOCAL_RANK>`` when a GPU exists, else the CPU.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
+    if device is None:
+        device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device(f"cuda:{local_rank}")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
+    if dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+    return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=device)
+
+
+# ---------------------------------------------------------------------------------------------
+# learning-rate schedule
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolyWarmupSchedule:
+    """mmcv's ``poly`` policy with linear warm-up, as a closed form of the iteration (0-based).
+
+    ``poly(t) = (lr - min_lr) (1 - t/T)^power + min_lr``; during warm-up (``t < W``) the rate is
+    ``poly(t) (1 - (1 - t/W)(1 - warmup_ratio))``, i.e. it rises linearly from ``warmup_ratio x poly(0)``.
+    """
+
+    lr: float
+    iterations: int
+    power: float = 0.9
+    min_lr: float = 1e-6
+    warmup_iters: int = 1500
+    warmup_ratio: float = 1e-6
+
+    def lr_at(self, step: int) -> float:
+        progress = min(step, self.iterations) / self.iterations
+        regular = (self.lr - self.min_lr) * (1.0 - progress) ** self.power + self.min_lr
+        if step < self.warmup_iters:
+            k = (1.0 - step / self.warmup_iters) * (1.0 - self.warmup_ratio)
+            return regular * (1.0 - k)
+        return regular
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# ---------------------------------------------------------------------------------------------
+# data: a seeded view and an endless sharded sampler
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def seeded_rngs(seed: int) -> Iterator[None]:
+    """Run a block under torch / numpy / python generators seeded with ``seed``, then put them back."""
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)  # noqa: NPY002
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)  # noqa: NPY002
+            random.setstate(py_state)
+
+
+class SeededItems(Dataset):
+    """Wraps a data set so that item ``(epoch, index)`` is produced under seed ``hash(seed, epoch, index)``.
+
+    Random augmentations then depend only on the sample, not on the worker, the process count, or whether
+    the run was interrupted.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
+        with seeded_rngs(seed):
+            return self.dataset[index]
+
+
+class EndlessShardSampler(Sampler):
+    """This process's shard of epoch after epoch (a ``DistributedSampler`` per epoch), from an offset.
+
+    Yields ``(epoch, index)``; ``start`` items of this shard's stream are skipped (resume).
+    """
+
+    def __init__(self, length: int, rank: int, world_size: int, seed: int, start: int = 0) -> None:
+        if length < world_size:
+            raise ValueError(f"the training set has {length} items, fewer than the {world_size} processes")
+        self.sampler = DistributedSampler(
+            range(length), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
+        self.start = start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        per_epoch = len(self.sampler)
+        epoch, offset = divmod(self.start, per_epoch)
+        while True:
+            self.sampler.set_epoch(epoch)
+            for index in list(self.sampler)[offset:]:
+                yield epoch, index
+            epoch, offset = epoch + 1, 0
+
+
+def build_dataset(data: DataConfig, part: str) -> Dataset:
+    """The data set a :class:`DataConfig` names, with the reference pipelines (reference-code.md 6.1).
+
+    ``part="train"``: VOC ``train_aug`` (train + SBD aug), COCO-Stuff ``train2017``, shapes ``train``; random
+    rescale, crop ``crop_size``, flip, photometric distortion. ``part="test"``: VOC ``val``, COCO-Stuff
+    ``val2017``, shapes ``val``; short side resized to ``crop_size``, labels at their original size.
+    A missing data root raises :class:`~sptseg_lib.data.paths.DataRootError` saying where it looked.
+    """
+    if part not in ("train", "test"):
+        raise ValueError(f"part must be 'train' or 'test', got {part!r}")
+    if data.dataset == "shapes":
+        from .data.shapes import ShapesDataset
+
+        return ShapesDataset("train" if part == "train" else "val", size=data.crop_size)
+    from .data.transforms import build_test_transform, build_train_transform
+
+    if part == "train":
+        transform: Callable[..., Any] = build_train_transform(crop=data.crop_size)
+    else:
+        transform = build_test_transform(short_side=data.crop_size)
+    if data.dataset == "voc":
+        from .data.voc import VOCAugDataset
+
+        return VOCAugDataset(data.root, "train_aug" if part == "train" else "val", transform)
+    if data.dataset == "coco_stuff":
+        from .data.coco_stuff import COCOStuffDataset
+
+        return COCOStuffDataset(data.root, "train" if part == "train" else "val", transform)
+    raise ValueError(f"unknown data set {data.dataset!r}; use voc, coco_stuff or shapes")
+
+
+# ---------------------------------------------------------------------------------------------
+# targets
+# ---------------------------------------------------------------------------------------------
+
+
+def pseudo_label_unseen(
+    mask_logits: torch.Tensor, target: torch.Tensor, channel_classes: tuple[int, ...], unseen: tuple[int, ...]
+) -> torch.Tensor:
+    """ZegCLIP self-training (reference-code.md 6.3): fill the ``UNSEEN_PSEUDO`` pixels of ``target``.
+
+    Args:
+        mask_logits: (B, C, h, w) current predictions (any resolution; resized bilinearly to the labels).
+        target: (B, H, W) long, transductive targets (``UNSEEN_PSEUDO`` where the ground truth is unseen).
+        channel_classes: class of each channel (transductive: all classes, channel ``c`` = class ``c``).
+        unseen: the unseen class indices.
+
+    Returns:
+        (B, H, W) long: every ``UNSEEN_PSEUDO`` pixel gets the unseen channel whose sigmoid is highest
+        there (argmax of logits = argmax of sigmoid); other pixels are unchanged.
+    """
+    hole = target == UNSEEN_PSEUDO
+    if not hole.any():
+        return target
+    channels = torch.tensor([channel_classes.index(c) for c in unseen], device=mask_logits.device)
+    with torch.no_grad():
+        scores = F.interpolate(
+            mask_logits.detach().float()[:, channels],
+            size=target.shape[-2:],
+            mode="bilinear",
+            align_corners=False,
+        )
+        best = channels[scores.argmax(1)]
+    return torch.where(hole, best.to(target.device), target)
+
+
+# ---------------------------------------------------------------------------------------------
+# the trainer
+# ---------------------------------------------------------------------------------------------
+
+MASK_NORMALISED_TERMS = frozenset({"focal", "dice"})
+"""Loss terms that :class:`~sptseg_lib.losses.SegmentationCriterion` divides by ``num_masks``."""
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start as asked (output folder, batch geometry, checkpoint); says how to fix it."""
+
+
+def _default_criterion(experiment: ExperimentConfig) -> Callable[..., dict[str, torch.Tensor]]:
+    from .losses import SegmentationCriterion
+
+    t = experiment.train
+    return SegmentationCriterion(
+        focal_weight=t.focal_weight, ssim_weight=t.ssim_weight, dice_weight=t.dice_weight
+    )
+
+
+def _default_model(experiment: ExperimentConfig, device: torch.device) -> nn.Module:
+    from .model import build_model
+
+    return build_model(experiment.model, device=device)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return getattr(model, "module", model)  # DDP
+
+
+class Trainer:
+    """Trains one experiment into ``out_dir`` (``config.json``, ``log.jsonl``, ``iter_*.pt``).
+
+    Args:
+        experiment: the :class:`ExperimentConfig` (a preset, possibly with overrides).
+        out_dir: the run folder. A folder that already holds checkpoints is refused unless ``resume``.
+        train_dataset: items ``dict(image=(3,H,W) float, label=(H,W) long data-set labels, name=str)``;
+            ``None`` builds the data set the config names (see :mod:`sptseg_lib.data`).
+        split: the data set's :class:`ZeroShotSplit`; ``None`` = ``get_split(experiment.data.dataset)``.
+        model: an ``SPTSeg`` (or anything with its interface); ``None`` = ``build_model(experiment.model)``.
+        criterion: ``(mask_logits (B,C,h,w), target (B,H,W)) -> dict(loss=..., <terms>)``; ``None`` = the
+            :class:`~sptseg_lib.losses.SegmentationCriterion` with the config's weights.
+        resume: continue from the newest ``iter_*.pt`` in ``out_dir`` (after checking it is this experiment).
+        device: ``None`` = this process's GPU, else the CPU.
+        progress: show a tqdm bar (notebook-aware) on the main process.
+    """
+
+    def __init__(
+        self,
+        experiment: ExperimentConfig,
+        out_dir: str | Path,
+        *,
+        train_dataset: Dataset | None = None,
+        split: ZeroShotSplit | None = None,
+        model: nn.Module | None = None,
+        criterion: Callable[..., dict[str, torch.Tensor]] | None = None,
+        resume: bool = False,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.experiment = experiment
+        self.out_dir = Path(out_dir)
+        self.progress = progress
+        t = experiment.train
+        self.dist = init_distributed(device)
+        self.device = self.dist.device
+
+        # --- batch geometry: batch_size = micro_batch x world x accumulation --------------------
+        world = self.dist.world_size
+        if t.batch_size % world:
+            raise TrainingError(f"batch_size {t.batch_size} is not divisible by the {world} processes")
+        per_process = t.batch_size // world
+        self.micro_batch = t.micro_batch or per_process
+        if per_process % self.micro_batch:
+            raise TrainingError(
+                f"micro_batch {self.micro_batch} does not divide the per-process batch {per_process} "
+                f"(batch_size {t.batch_size} / {world} processes); pick a divisor of {per_process}"
+            )
+        self.accumulation = per_process // self.micro_batch
+
+        # --- the output folder: never clobber another run ------------------------------------
+        self.resume_from: Path | None = None
+        existing = latest_checkpoint(self.out_dir)
+        if existing is not None and not resume:
+            raise TrainingError(
+                f"{self.out_dir} already holds checkpoints ({existing.name}); pass resume=True (--resume) to "
+                "continue that run, or choose another output folder"
+            )
+        resume_state = None
+        if resume and existing is not None:
+            resume_state = load_checkpoint(existing, map_location="cpu")
+            check_compatible(resume_state, experiment, path=existing)
+            self.resume_from = existing
+        init_state = None
+        if t.init_from and resume_state is None:
+            init_state = load_checkpoint(t.init_from, map_location="cpu")
+            check_compatible(init_state, experiment, path=t.init_from, model_only=True)
+
+        # --- data -------------------------------------------------------------------------------
+        if split is None:
+            from .data.splits import get_split
+
+            split = get_split(experiment.data.dataset)
+        self.split = split
+        self.channel_classes = training_classes(split, t.setting)
+        if train_dataset is None:
+            train_dataset = build_dataset(experiment.data, "train")
+        self.train_dataset = train_dataset
+
+        # --- model, optimiser: identical initial weights on every process ---------------------
+        torch.manual_seed(t.seed)
+        self.model = model if model is not None else _default_model(experiment, self.device)
+        self.model.to(self.device)
+        if init_state is not None:
+            self.model.load_trainable_state_dict(init_state["model"])
+        self.trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        if not self.trainable:
+            raise TrainingError("the model has no trainable parameters")
+        self.optimizer = torch.optim.AdamW(
+            [p for _, p in self.trainable], lr=t.lr, betas=t.betas, weight_decay=t.weight_decay
+        )
+        self.schedule = PolyWarmupSchedule(
+            lr=t.lr,
+            iterations=t.iterations,
+            power=t.poly_power,
+            min_lr=t.min_lr,
+            warmup_iters=t.warmup_iters,
+            warmup_ratio=t.warmup_ratio,
+        )
+        self.criterion = criterion if criterion is not None else _default_criterion(experiment)
+        self.step = 0
+        # Dropout differs between processes (as with independent GPUs) but not between runs.
+        torch.manual_seed(t.seed + self.dist.rank)
+        if resume_state is not None:
+            self._restore(resume_state)
+
+        self.engine: nn.Module = self.model
+        if self.dist.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # Some trainable parameters get no gradient (the last decoder layer's query update, which no
+            # mask depends on), as in the reference (find_unused_parameters=True).
+            self.engine = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=True
+            )
+        if t.compile:
+            self.engine = torch.compile(self.engine)
+        self.amp_dtype = self._amp_dtype()
+
+        names = [split.class_names[c] for c in self.channel_classes]
+        with torch.no_grad():
+            self.text = self.model.class_embeddings(names).to(self.device)
+
+    # -----------------------------------------------------------------------------------------
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        mode = self.experiment.train.amp
+        if mode == "off":
+            return None
+        if mode == "auto":
+            cuda_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+            return torch.bfloat16 if cuda_bf16 else None
+        return torch.bfloat16
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_trainable_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        rng = state["rng"]
+        if len(rng) == self.dist.world_size:
+            restore_rng_state(rng[self.dist.rank])
+        else:
+            warnings.warn(
+                f"checkpoint was written by {len(rng)} processes, this run has {self.dist.world_size}: "
+                "random states are reseeded, so dropout masks will differ from the original run",
+                stacklevel=2,
+            )
+            torch.manual_seed(self.experiment.train.seed + self.dist.rank + self.step)
+
+    def _loader(self) -> Iterator[dict[str, Any]]:
+        t = self.experiment.train
+        sampler = EndlessShardSampler(
+            len(self.train_dataset),  # type: ignore[arg-type]
+            self.dist.rank,
+            self.dist.world_size,
+            t.seed,
+            start=self.step * t.batch_size // self.dist.world_size,
+        )
+        workers = self.experiment.data.num_workers
+        loader = DataLoader(
+            SeededItems(self.train_dataset, t.seed),
+            batch_size=self.micro_batch,
+            sampler=sampler,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(t.seed),
+        )
+        return iter(loader)
+
+    def _targets(self, labels: torch.Tensor) -> torch.Tensor:
+        return remap_for_training(labels, self.split, self.experiment.train.setting).to(self.device)
+
+    def _pair_counts(self, targets: list[torch.Tensor], labels: list[torch.Tensor]) -> list[float]:
+        """Per micro-batch, the number of (image, present class) pairs summed over processes.
+
+        Transductive targets count each unseen pixel as its ground-truth class (the pseudo-labels are not
+        known before the forward pass).
+        """
+        counts = []
+        for target, label in zip(targets, labels):
+            if self.experiment.train.setting == "transductive":
+                target = torch.where(target == UNSEEN_PSEUDO, label.to(target.device), target)
+            c = len(self.channel_classes)
+            keep = (target >= 0) & (target < c)
+            image = torch.arange(target.shape[0], device=target.device)[:, None, None].expand_as(target)
+            counts.append(float(torch.unique((image * c + target)[keep]).numel()))
+        if self.dist.distributed:
+            t = torch.tensor(counts, dtype=torch.float64, device=self.device)
+            dist.all_reduce(t)
+            counts = t.tolist()
+        return counts
+
+    def train_step(self, batches: list[dict[str, Any]]) -> dict[str, float]:
+        """One optimiser step over ``accumulation`` micro-batches; returns the loss terms of the step.
+
+        The criterion normalises ``focal`` and ``dice`` by the (image, present class) pairs of what it is
+        given (``num_masks``, reference-code.md 5.1) and ``ssim`` by a pixel mean. Each micro-batch's terms
+        are rescaled so that their sum is the loss of the whole global batch: ``ssim`` by
+        ``1/accumulation``, ``focal``/``dice`` by ``num_masks(micro) / num_masks(step)``. DDP's gradient
+        average over processes completes it.
+        """
+        lr = self.schedule.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.engine.train()
+        world, k = self.dist.world_size, len(batches)
+        targets = [self._targets(b["label"]) for b in batches]
+        counts = self._pair_counts(targets, [b["label"] for b in batches])
+        step_masks = max(sum(counts) / world, 1.0)
+        totals: dict[str, float] = {}
+        for i, (batch, target) in enumerate(zip(batches, targets)):
+            images = batch["image"].to(self.device, non_blocking=True)
+            last = i == k - 1
+            sync = contextlib.nullcontext() if last or not self.dist.distributed else self.engine.no_sync()
+            with sync:
+                with torch.autocast(
+                    self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
+                ):
+                    out = self.engine(images, self.text)
+                masks = out["masks"].float()
+                if self.experiment.train.setting == "transductive":
+                    target = pseudo_label_unseen(masks, target, self.channel_classes, self.split.unseen)
+                terms = self.criterion(masks, target)
+                mask_scale = max(counts[i] / world, 1.0) / step_masks
+                scaled = {
+                    name: value * (mask_scale if name in MASK_NORMALISED_TERMS else 1.0 / k)
+                    for name, value in terms.items()
+                    if name != "loss"
+                }
+                loss = torch.stack(list(scaled.values())).sum()
+                loss.backward()
+            for key, value in scaled.items():
+                totals[key] = totals.get(key, 0.0) + float(value.detach())
+            totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
+        if not math.isfinite(totals["loss"]):
+            raise TrainingError(
+                f"the loss is {totals['loss']} at step {self.step}; lower train.lr, or set train.amp=off, "
+                "or check the data (labels outside the classes?)"
+            )
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        totals["lr"] = lr
+        return totals
+
+    def fit(self, iterations: int | None = None) -> dict[str, float]:
+        """Train until ``iterations`` (default: the schedule's end); returns the last logged record.
+
+        Checkpoints are written every ``checkpoint_every`` steps and at the end; stopping early (a smaller
+        ``iterations``) also writes one, so that ``resume`` can continue the run.
+        """
+        t = self.experiment.train
+        stop = min(iterations or t.iterations, t.iterations)
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(self.experiment.to_json() + "\n")
+            self._log(self._start_record())
+        batches = self._loader()
+        bar = self._bar(stop)
+        record: dict[str, float] = {}
+        window_start, window_steps = time.perf_counter(), 0
+        try:
+            while self.step < stop:
+                terms = self.train_step([next(batches) for _ in range(self.accumulation)])
+                window_steps += 1
+                bar.update(1)
+                if self.step % t.log_every == 0 or self.step == stop:
+                    elapsed = time.perf_counter() - window_start
+                    record = self._reduce(terms)
+                    record.update(
+                        step=self.step,
+                        images_per_s=window_steps * t.batch_size / max(elapsed, 1e-9),
+                        effective_batch=t.batch_size,
+                    )
+                    self._log(record)
+                    bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+                    window_start, window_steps = time.perf_counter(), 0
+                if self.step % t.checkpoint_every == 0 or self.step == stop:
+                    self.save()
+        finally:
+            bar.close()
+        return record
+
+    # --- checkpoints and logs ------------------------------------------------------------------
+
+    def save(self) -> Path | None:
+        """Write ``iter_<step>.pt`` (trainable parameters, optimiser, schedule, step, every rank's RNG)."""
+        rng = capture_rng_state()
+        if self.dist.distributed:
+            gathered: list[Any] = [None] * self.dist.world_size
+            dist.all_gather_object(gathered, rng)
+            rng_all = gathered
+        else:
+            rng_all = [rng]
+        path = None
+        if self.dist.is_main:
+            payload = {
+                "experiment": self.experiment.to_dict(),
+                "step": self.step,
+                "model": {
+                    k: v.detach().cpu() for k, v in _unwrap(self.engine).trainable_state_dict().items()
+                },
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.schedule.state_dict(),
+                "rng": rng_all,
+                "world_size": self.dist.world_size,
+            }
+            path = save_checkpoint(self.out_dir / checkpoint_name(self.step), payload)
+        if self.dist.distributed:
+            dist.barrier()
+        return path
+
+    def _start_record(self) -> dict[str, Any]:
+        t = self.experiment.train
+        return {
+            "event": "resume" if self.resume_from else "start",
+            "resumed_from": str(self.resume_from) if self.resume_from else None,
+            "step": self.step,
+            "experiment": self.experiment.name,
+            "setting": t.setting,
+            "schedule": t.schedule,
+            "seed": t.seed,
+            "world_size": self.dist.world_size,
+            "micro_batch": self.micro_batch,
+            "accumulation": self.accumulation,
+            "effective_batch": self.micro_batch * self.dist.world_size * self.accumulation,
+            "device": str(self.device),
+            "amp": str(self.amp_dtype) if self.amp_dtype else "fp32",
+            "compile": t.compile,
+            "trainable_parameters": sum(p.numel() for _, p in self.trainable),
+            "trainable_names": [n for n, _ in self.trainable],
+            "channel_classes": list(self.channel_classes),
+        }
+
+    def _reduce(self, terms: dict[str, float]) -> dict[str, float]:
+        """Loss terms averaged over processes (for the log only)."""
+        if not self.dist.distributed:
+            return dict(terms)
+        keys = sorted(terms)
+        values = torch.tensor([terms[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(values)
+        return {k: float(v) / self.dist.world_size for k, v in zip(keys, values.tolist())}
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        record = {"time": time.time(), **record}
+        with open(self.out_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record, default=str) + "\n")
+
+    def _bar(self, total: int) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=total,
+            initial=self.step,
+            disable=not (self.progress and self.dist.is_main),
+            desc=self.experiment.name,
+            unit="it",
+            dynamic_ncols=True,
+        )
+
+
+def train(
+    experiment: ExperimentConfig, out_dir: str | Path, *, resume: bool = False, **kwargs: Any
+) -> tuple[Trainer, dict[str, float]]:
+    """Build a :class:`Trainer` and run its whole schedule; returns it and the last log record."""
+    trainer = Trainer(experiment, out_dir, resume=resume, **kwargs)
+    return trainer, trainer.fit()
+
+
+__all__ = [
+    "DistInfo",
+    "EndlessShardSampler",
+    "PolyWarmupSchedule",
+    "SeededItems",
+    "Trainer",
+    "TrainingError",
+    "build_dataset",
+    "init_distributed",
+    "pseudo_label_unseen",
+    "seeded_rngs",
+    "train",
+]

@@ -1,0 +1,133 @@
+"""The command line: help texts, clear errors that write nothing, and predict end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sptseg_lib.__main__ import build_parser, main
+from sptseg_lib.checkpoint import save_checkpoint
+from sptseg_lib.config import EXPERIMENT_PRESETS, DataConfig, ExperimentConfig, ModelConfig, experiment_preset
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = ("train", "evaluate", "predict", "prepare-data", "presets", "demo")
+
+
+def test_help_explains_every_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "sptseg_lib", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    for command in COMMANDS:
+        assert command in out
+    assert "torchrun" in out
+    parser = build_parser()
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args([command, "--help"])
+        assert exit_.value.code == 0
+
+
+def test_presets_lists_every_preset(capsys) -> None:
+    assert main(["presets"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == sorted(EXPERIMENT_PRESETS)
+
+
+def run_error(args: list[str], capsys) -> str:
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ")
+    return captured.err
+
+
+def test_unknown_preset_and_wrong_data_root_write_nothing(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    err = run_error(["train", "--preset", "voc-sptsegg", "--data", str(tmp_path), "--out", str(out)], capsys)
+    assert "unknown preset 'voc-sptsegg'" in err and "voc-sptseg," in err
+    err = run_error(
+        ["train", "--preset", "voc-sptseg", "--data", str(tmp_path / "nowhere"), "--out", str(out)], capsys
+    )
+    assert "'voc' not found" in err and "JPEGImages" in err
+    assert not out.exists()
+    err = run_error(["train", "--preset", "voc-sptseg", "--set", "train.lrr=1", "--out", str(out)], capsys)
+    assert "unknown config field 'train.lrr'" in err
+
+
+def test_resuming_another_presets_checkpoint_is_refused_and_kept(tmp_path: Path, capsys) -> None:
+    ckpt = save_checkpoint(
+        tmp_path / "iter_000100.pt",
+        {"experiment": experiment_preset("voc-zegclip").to_dict(), "step": 100, "model": {}},
+    )
+    before = ckpt.read_bytes()
+    args = ["train", "--preset", "voc-sptseg", "--data", str(tmp_path), "--out", str(tmp_path)]
+    err = run_error([*args, "--resume"], capsys)
+    assert "model.spt: False != True" in err and "voc-zegclip" in err
+    err = run_error(args, capsys)
+    assert "already holds checkpoints" in err and "--resume" in err
+    assert ckpt.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iter_000100.pt"]
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "iter_000001.pt"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    err = run_error(["evaluate", "--checkpoint", str(bad)], capsys)
+    assert "corrupt or truncated" in err
+    err = run_error(["predict", "--checkpoint", str(bad), "--image", str(bad), "--classes", "a"], capsys)
+    assert "corrupt or truncated" in err
+    assert bad.read_bytes() == b"PK\x03\x04 not really a zip"
+
+
+def test_predict_writes_a_label_png_and_an_overlay(tmp_path: Path, capsys) -> None:
+    from sptseg_lib.model import build_model
+
+    model_config = ModelConfig(
+        clip_model="sptseg-test-tiny",
+        pretrained=None,
+        image_size=64,
+        prompt_tokens=2,
+        decoder_layers=1,
+        decoder_heads=2,
+        decoder_ffn_dim=32,
+    )
+    exp = ExperimentConfig(
+        "tiny", model_config, DataConfig(dataset="shapes", crop_size=64, test_mode="whole", test_stride=48)
+    )
+    model = build_model(model_config)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p))  # a "trained" state, different from a fresh build
+    ckpt = save_checkpoint(
+        tmp_path / "iter_000001.pt",
+        {"experiment": exp.to_dict(), "step": 1, "model": model.trainable_state_dict()},
+    )
+    image = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8)).save(image)
+    names = ["red circle", "grass", "a teapot"]
+    args = ["predict", "--checkpoint", str(ckpt), "--image", str(image), "--classes", ",".join(names)]
+    assert main([*args, "--out", str(tmp_path / "pred"), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    label = Image.open(tmp_path / "pred" / "photo.label.png")
+    overlay = Image.open(tmp_path / "pred" / "photo.overlay.png")
+    assert label.mode == "P" and label.size == overlay.size == (80, 48)
+    values = np.asarray(label)
+    assert values.max() < len(names)
+    shares = [float(line.split()[-2]) for line in printed.splitlines() if line.endswith("%")]
+    assert len(shares) == 3 and sum(shares) == pytest.approx(100, abs=0.3)
+    for i, share in enumerate(shares):
+        assert share == pytest.approx(100 * (values == i).mean(), abs=0.06)
+
+
+def test_prepare_data_errors_name_the_missing_input(tmp_path: Path, capsys) -> None:
+    err = run_error(["prepare-data", "voc", "--root", str(tmp_path)], capsys)
+    assert "--sbd-root" in err
+    err = run_error(["prepare-data", "coco_stuff", "--root", str(tmp_path / "nowhere")], capsys)
+    assert "coco_stuff" in err and "not found" in err
+    assert list(tmp_path.iterdir()) == []
