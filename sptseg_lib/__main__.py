@@ -25,7 +25,7 @@ RUNS_ENV_VAR = "SPTSEG_RUNS"
 
 _EPILOG = """examples:
   python -m sptseg_lib presets
-  python -m sptseg_lib prepare-data voc --voc-root data/VOCdevkit/VOC2012 --sbd-root data/benchmark_RELEASE
+  python -m sptseg_lib prepare-data voc --root data/ --sbd-root data/benchmark_RELEASE
   python -m sptseg_lib train --preset voc-sptseg --data data/ --out runs/voc-sptseg
   torchrun --nproc-per-node 4 -m sptseg_lib train --preset voc-sptseg --data data/ --out runs/voc-sptseg
   python -m sptseg_lib train --preset voc-sptseg --data data/ --out runs/voc-sptseg --resume
