@@ -151,7 +151,9 @@ def _dist_worker(rank: int, init_file: str, queue) -> None:
         cm.all_reduce()
         present = torch.zeros(2, 4, dtype=torch.bool)
         present.view(-1)[: 3 + 2 * rank] = True  # rank 0: 3 pairs, rank 1: 5 pairs
-        queue.put((rank, cm.matrix, count_masks(present)))
+        # plain pickled data: a torch tensor would be passed as a shared-memory handle, which breaks
+        # (connection reset) when this process exits before the parent has read it
+        queue.put((rank, cm.matrix.tolist(), float(count_masks(present))))
     finally:
         torch.distributed.destroy_process_group()
 
@@ -176,5 +178,5 @@ def test_distributed_reductions() -> None:
     whole = ConfusionMatrix(C)
     whole.update(pred, label)
     for rank in (0, 1):
-        torch.testing.assert_close(results[rank][0], whole.matrix)
+        torch.testing.assert_close(torch.tensor(results[rank][0], dtype=whole.matrix.dtype), whole.matrix)
         assert results[rank][1] == 4.0
