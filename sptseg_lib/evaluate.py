@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from .checkpoint import check_compatible, checkpoint_experiment, load_checkpoint
 from .config import ExperimentConfig
+from .data.prepare import voc_palette
 from .data.splits import ZeroShotSplit
 
 
@@ -228,19 +229,10 @@ def evaluate_checkpoint(
     return {**result, **context}
 
 
-def label_palette(n: int) -> list[int]:
-    """A flat RGB palette of 256 colours, the first ``n`` distinct (PASCAL VOC's bit-interleaving scheme)."""
-    palette = []
-    for i in range(256):
-        r = g = b = 0
-        c = i + 1  # skip black, so that class 0 is visible in the overlay
-        for bit in range(8):
-            r |= ((c >> 0) & 1) << (7 - bit)
-            g |= ((c >> 1) & 1) << (7 - bit)
-            b |= ((c >> 2) & 1) << (7 - bit)
-            c >>= 3
-        palette += [r, g, b]
-    return palette
+def label_palette() -> list[int]:
+    """A flat 256-colour RGB palette: value ``i`` gets the VOC palette's colour ``i + 1`` (no black class)."""
+    palette = voc_palette()
+    return palette[3:] + palette[:3]
 
 
 @torch.no_grad()
@@ -299,7 +291,7 @@ def predict_image(
     label = scores.argmax(1)[0].to(torch.uint8).cpu().numpy()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    palette = label_palette(len(class_names))
+    palette = label_palette()
     label_png = Image.fromarray(label, mode="P")
     label_png.putpalette(palette)
     label_path = out_dir / f"{image.stem}.label.png"
