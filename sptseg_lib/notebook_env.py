@@ -19,6 +19,7 @@ then only uses ``env``:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import statistics
@@ -31,12 +32,20 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    check_compatible,
+    checkpoint_experiment,
+    checkpoint_name,
+    load_checkpoint,
+)
 from .clip_loading import WEIGHTS_ENV_VAR, load_clip
-from .config import ModelConfig
+from .config import ExperimentConfig, ModelConfig, TrainConfig, experiment_preset
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .encoder import PromptedCLIPEncoder
 from .hilo import HiLoAttention
+from .model import SPTSeg, build_model
+from .train import Trainer
 
 RUNS_ENV_VAR = "SPTSEG_RUNS"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -375,15 +384,136 @@ def upsample_scores(logits: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(logits.float(), size=(size, size), mode="bilinear", align_corners=False).sigmoid()
 
 
+# ------------------------------------------------------------------------------------------ training runs
+
+SMOKE_ITERATIONS = 40
+"""Iterations a smoke-profile notebook trains (batch 16): well under a minute on one CPU thread."""
+DATASET_FAMILIES = {"shapes": "shapes", "voc": "voc", "coco_stuff": "coco"}
+
+
+@dataclass
+class TrainingRun:
+    """Where a notebook's training run lives: the experiment (schedule compressed to ``steps``), its folder
+    and its final checkpoint. ``schedule`` is the preset's own recipe, ``reused`` says whether a finished
+    longer run was picked instead of training ``SMOKE_ITERATIONS`` fresh iterations."""
+
+    experiment: ExperimentConfig
+    schedule: TrainConfig
+    steps: int
+    run_dir: Path
+    final: Path
+    reused: bool
+
+    def __str__(self) -> str:
+        e = self.experiment
+        return (
+            f"experiment {e.name}: {e.description}\n"
+            f"CLIP: {e.model.clip_model} with weights {e.model.pretrained or 'RANDOM (none)'}\n"
+            f"{self.steps} iterations of batch {e.train.batch_size} (the preset's: {self.schedule.schedule})"
+            + (
+                f"; a finished run was found and is used instead of {SMOKE_ITERATIONS} fresh iterations"
+                if self.reused
+                else ""
+            )
+            + f"\nrun folder: {self.run_dir}"
+        )
+
+
+def training_run(
+    profile: str, dataset: str, preset: str = "", iterations: int = 0, data_root: str = ""
+) -> TrainingRun:
+    """The run notebooks 06, 07 and 09 share: ``preset`` (default ``<dataset>-sptseg``) for ``iterations``
+    (default: ``SMOKE_ITERATIONS`` in smoke, the preset's schedule in full).
+
+    A preset's whole schedule lives where ``python -m sptseg_lib train --preset <name>`` puts it
+    (``runs/<preset>/``); a shorter run gets its own folder ``runs/train/<preset>-<N>it-<digest>/`` with
+    the preset's warm-up compressed to ``N`` iterations (the digest of the config means a changed preset
+    starts a new run, never a stale one). In smoke, a finished longer run of the preset (the command
+    line's, or one of ``benchmarks/miniature_tables.py``) is used instead when one exists.
+    """
+    if dataset not in DATASET_FAMILIES:
+        raise ValueError(f"dataset must be one of {sorted(DATASET_FAMILIES)}, got {dataset!r}")
+    if (profile == "smoke") != (dataset == "shapes"):
+        raise ValueError(
+            f"profile={profile!r} with dataset={dataset!r}: the smoke profile trains on the shapes world, "
+            "the full profile on the paper's data sets (dataset='voc' or 'coco_stuff')"
+        )
+    experiment = experiment_preset(preset or f"{DATASET_FAMILIES[dataset]}-sptseg")
+    schedule = experiment.train
+    steps = iterations or (SMOKE_ITERATIONS if profile == "smoke" else schedule.iterations)
+    whole = runs_dir(experiment.name, create=False) / checkpoint_name(schedule.iterations)
+    overrides: dict = {
+        "train.checkpoint_every": min(steps, schedule.checkpoint_every),
+        "train.log_every": max(1, min(schedule.log_every, steps // 20)),
+    }
+    if data_root:
+        overrides["data.root"] = data_root
+    if steps != schedule.iterations:
+        warmup = round(schedule.warmup_iters * steps / schedule.iterations)
+        overrides.update({"train.iterations": steps, "train.warmup_iters": warmup})
+    experiment = experiment.with_overrides(overrides)
+    if steps == schedule.iterations:
+        run_dir = whole.parent
+    else:
+        digest = hashlib.sha1(experiment.to_json().encode()).hexdigest()[:8]
+        run_dir = runs_dir("train", f"{experiment.name}-{steps}it-{digest}", create=False)
+    run = TrainingRun(experiment, schedule, steps, run_dir, run_dir / checkpoint_name(steps), False)
+    if profile != "smoke" or iterations:
+        return run
+    candidates = [
+        whole,
+        *runs_dir("miniature_tables", create=False).glob(f"{experiment.name}/seed*/iter_*.pt"),
+    ]
+    longer = []
+    for path in filter(Path.is_file, candidates):
+        saved = checkpoint_experiment(load_checkpoint(path), path)
+        if int(path.stem.removeprefix("iter_")) == saved.train.iterations > steps:
+            longer.append((saved.train.iterations, path, saved))
+    if longer:
+        steps, path, saved = max(longer, key=lambda found: found[0])
+        run = TrainingRun(saved, schedule, steps, path.parent, path, True)
+    return run
+
+
+def load_trained_model(
+    run: TrainingRun, device: torch.device, checkpoint: str = ""
+) -> tuple[SPTSeg, dict, ExperimentConfig, Path]:
+    """The model of ``run`` (or of an explicit ``checkpoint`` file): loaded when its final checkpoint
+    exists, trained first otherwise ("load if it exists, else train"). Returns the model (eval mode), the
+    checkpoint's state, its experiment and the checkpoint path. A checkpoint of another configuration is
+    refused with the differing fields named."""
+    experiment, final = run.experiment, run.final
+    if checkpoint:
+        final = Path(checkpoint)
+        experiment = checkpoint_experiment(load_checkpoint(final), final)
+        print(f"using the given checkpoint {final} ({experiment.name})")
+    elif final.is_file():
+        print(f"found {final}: loading it")
+    else:
+        print(f"no {final} yet: training it now ({run.steps} iterations)")
+        Trainer(experiment, run.run_dir, resume=True, device=device, progress=False).fit()
+    state = load_checkpoint(final)
+    check_compatible(state, experiment, path=final)
+    torch.manual_seed(experiment.train.seed)  # as the trainer does: a random CLIP is then the same one
+    model = build_model(experiment.model, device=device).eval()
+    model.load_trainable_state_dict(state["model"])
+    print(f"model {experiment.name} at step {state['step']}")
+    return model, state, experiment, final
+
+
 __all__ = [
+    "DATASET_FAMILIES",
     "PROFILES",
     "RUNS_ENV_VAR",
+    "SMOKE_ITERATIONS",
     "NotebookEnv",
+    "TrainingRun",
     "attention_cost",
     "block_tokens",
     "find_spectral_filter",
     "full_attention",
     "load_notebook_clip",
+    "load_trained_model",
     "photo",
     "project_root",
     "resolve_device",
@@ -392,5 +522,6 @@ __all__ = [
     "show_figures_inline",
     "tiny_clip_weights",
     "to_clip_input",
+    "training_run",
     "upsample_scores",
 ]

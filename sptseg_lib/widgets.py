@@ -10,7 +10,7 @@ explorer's band slider and every explorer's figure by the CSS classes ``sptseg-b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
@@ -154,4 +154,75 @@ class HiLoExplorer(_Explorer):
         )
 
 
-__all__ = ["HiLoExplorer", "SpectrumExplorer", "hilo_explorer_figure"]
+class MaskExplorer(_Explorer):
+    """Predicted masks of a trained model, one class at a time (:func:`sptseg_lib.viz.mask_explorer_figure`).
+
+    Args:
+        images: ``N`` images ``(H, W, 3)`` uint8.
+        scores: ``N`` per-class score maps ``(C, H, W)`` (sigmoid, after the seen-class penalty if any).
+        labels: ``N`` ground-truth maps ``(H, W)`` (255 = ignored).
+        class_names: the ``C`` class names; unseen: indices of the unseen classes.
+        class_index: the class shown first (default: the first unseen class); threshold: initial threshold.
+
+    Controls (``description``): ``image`` (slider), ``class`` (dropdown; unseen classes are marked),
+    ``threshold`` (slider 0-1), ``highlight`` (toggle: which classes the argmax panel colours: ``all``,
+    ``seen``, ``unseen``).
+    """
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        scores: Sequence[np.ndarray | torch.Tensor],
+        labels: Sequence[np.ndarray | torch.Tensor],
+        class_names: Sequence[str],
+        unseen: Sequence[int] = (),
+        class_index: int | None = None,
+        threshold: float = 0.5,
+    ) -> None:
+        if not images or not len(images) == len(scores) == len(labels):
+            raise ValueError(
+                f"MaskExplorer needs as many score maps and labels as images (at least one), got "
+                f"{len(images)} images, {len(scores)} score maps, {len(labels)} labels"
+            )
+        self.images = [np.asarray(i) for i in images]
+        self.scores = [viz._numpy(s) for s in scores]
+        self.labels = [viz._numpy(lab) for lab in labels]
+        self.class_names, self.unseen = list(class_names), tuple(unseen)
+        for k, (s, lab) in enumerate(zip(self.scores, self.labels)):
+            if s.shape != (len(self.class_names), *lab.shape):
+                raise ValueError(
+                    f"image {k}: scores must be (C={len(self.class_names)}, H, W) matching the label "
+                    f"{lab.shape}, got {s.shape}"
+                )
+        if class_index is None:
+            class_index = self.unseen[0] if self.unseen else 0
+        options = [
+            (name + (" (unseen)" if i in self.unseen else ""), i) for i, name in enumerate(self.class_names)
+        ]
+        self.image_index = widgets.IntSlider(
+            value=0, min=0, max=len(self.images) - 1, description="image", continuous_update=False
+        )
+        self.class_index = widgets.Dropdown(options=options, value=class_index, description="class")
+        self.threshold = widgets.FloatSlider(
+            value=threshold, min=0.0, max=1.0, step=0.05, description="threshold", continuous_update=False
+        )
+        self.highlight = widgets.ToggleButtons(
+            options=list(viz.HIGHLIGHTS), value="unseen", description="highlight"
+        )
+        super().__init__([self.image_index, self.class_index, self.threshold, self.highlight])
+
+    def draw(self) -> Figure:
+        k = self.image_index.value
+        return viz.mask_explorer_figure(
+            self.images[k],
+            self.scores[k],
+            self.labels[k],
+            self.class_names,
+            self.unseen,
+            self.class_index.value,
+            self.threshold.value,
+            self.highlight.value,
+        )
+
+
+__all__ = ["HiLoExplorer", "MaskExplorer", "SpectrumExplorer", "hilo_explorer_figure"]

@@ -102,3 +102,80 @@ def test_hilo_explorer_figure_is_deterministic(hilo_inputs) -> None:
     a = hilo_explorer_figure(image, tokens, grid, 3, 0.5, num_heads=8)
     b = hilo_explorer_figure(image, tokens, grid, 3, 0.5, num_heads=8)
     np.testing.assert_array_equal(a.axes[4].images[1].get_array(), b.axes[4].images[1].get_array())
+
+
+@pytest.fixture()
+def mask_inputs():
+    rng = np.random.default_rng(2)
+    images = [(rng.random((12, 12, 3)) * 255).astype(np.uint8) for _ in range(3)]
+    scores = [rng.random((4, 12, 12)) for _ in range(3)]
+    labels = [rng.integers(0, 4, (12, 12)) for _ in range(3)]
+    return images, scores, labels
+
+
+def _score_panel(explorer) -> np.ndarray:
+    return np.asarray(explorer.figure.axes[1].images[0].get_array())
+
+
+def test_mask_explorer_starts_on_the_first_unseen_class_and_names_its_controls(mask_inputs) -> None:
+    from sptseg_lib.widgets import MaskExplorer
+
+    explorer = MaskExplorer(*mask_inputs, class_names=list("abcd"), unseen=[2, 3])
+    assert [c.description for c in explorer.children[:-1]] == ["image", "class", "threshold", "highlight"]
+    assert explorer.class_index.value == 2 and "c (unseen)" in explorer.class_index.label
+    np.testing.assert_allclose(_score_panel(explorer), mask_inputs[1][0][2])
+
+
+def test_mask_explorer_image_and_class_controls_redraw(mask_inputs) -> None:
+    from sptseg_lib.widgets import MaskExplorer
+
+    images, scores, labels = mask_inputs
+    explorer = MaskExplorer(images, scores, labels, list("abcd"), unseen=[3])
+    before = explorer.image.value
+    explorer.image_index.value = 2
+    np.testing.assert_allclose(_score_panel(explorer), scores[2][3])
+    assert explorer.image.value != before
+    explorer.class_index.value = 1
+    np.testing.assert_allclose(_score_panel(explorer), scores[2][1])
+    assert "b (seen)" in explorer.figure.axes[0].get_title()
+
+
+def test_mask_explorer_threshold_changes_the_mask_and_its_iou(mask_inputs) -> None:
+    from sptseg_lib.widgets import MaskExplorer
+
+    images, scores, labels = mask_inputs
+    explorer = MaskExplorer(images, scores, labels, list("abcd"), unseen=[0], threshold=0.2)
+    low = explorer.figure.axes[2].get_title()
+    explorer.threshold.value = 0.8
+    high = explorer.figure.axes[2].get_title()
+    expected = viz.mask_iou(scores[0][0] >= 0.8, labels[0] == 0)
+    assert f"IoU {expected:.1f}" in high and low != high
+    share = float((scores[0][0] >= 0.8).mean())
+    assert f"{share:.0%} of pixels" in explorer.figure.axes[0].get_title()
+
+
+def test_mask_explorer_highlight_greys_the_other_group(mask_inputs) -> None:
+    from sptseg_lib.widgets import MaskExplorer
+
+    images, scores, labels = mask_inputs
+    explorer = MaskExplorer(images, scores, labels, list("abcd"), unseen=[2, 3])
+    argmax = scores[0].argmax(0)
+
+    def grey() -> np.ndarray:
+        return np.all(np.isclose(np.asarray(explorer.figure.axes[3].images[0].get_array()), 0.8), axis=-1)
+
+    np.testing.assert_array_equal(grey(), np.isin(argmax, [0, 1]))
+    explorer.highlight.value = "seen"
+    np.testing.assert_array_equal(grey(), np.isin(argmax, [2, 3]))
+    explorer.highlight.value = "all"
+    assert not grey().any()
+
+
+def test_mask_explorer_rejects_mismatched_inputs(mask_inputs) -> None:
+    from sptseg_lib.widgets import MaskExplorer
+
+    images, scores, labels = mask_inputs
+    with pytest.raises(ValueError, match="as many score maps and labels"):
+        MaskExplorer(images, scores[:2], labels, list("abcd"))
+    with pytest.raises(ValueError, match=r"image 0: scores must be \(C=3"):
+        MaskExplorer(images, scores, labels, list("abc"))
