@@ -124,8 +124,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="a short CPU demo: train the miniature SPT-SEG on synthetic shapes, evaluate, print metrics",
-        description="Builds the `shapes-tiny` preset (a tiny random CLIP, 64-px synthetic scenes), trains it "
-        "for a few iterations on the CPU and prints the metrics table of a few test images. About a minute.",
+        description="Builds the `shapes-sptseg` preset (the shipped tiny CLIP, 64-px synthetic scenes), "
+        "trains it for a few iterations on the CPU and prints the metrics table of a few test images. "
+        "About a minute.",
     )
     p.add_argument("--iterations", type=int, default=30)
     p.add_argument("--images", type=int, default=16, help="test images to evaluate")
@@ -265,7 +266,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .metrics import metrics_table
     from .train import Trainer, build_dataset
 
-    exp = experiment_preset("shapes-tiny").with_overrides({"train.iterations": args.iterations})
+    exp = experiment_preset("shapes-sptseg").with_overrides({"train.iterations": args.iterations})
     out = args.out or Path(tempfile.mkdtemp(prefix="sptseg-demo-"))
     trainer = Trainer(exp, out, device="cpu")
     counts = trainer.model.parameter_counts()

@@ -1,0 +1,290 @@
+"""The paper's Tables 1-4 in miniature: every row trained on the shapes world with the shipped tiny CLIP.
+
+Each row is a ``shapes-*`` preset (``sptseg_lib/config.py``) trained by the project's own trainer with its
+own losses, for ``--iterations`` steps (the warm-up scaled with it), and scored on the fixed 200-image
+``test`` split of the shapes world by :func:`sptseg_lib.evaluate.evaluate` (whole-image inference, the
+inductive seen-class penalty 0.1). Every row gets ``--seeds`` seeds (``train.seed``: decoder and prompt
+initialisation, dropout, the order of the training stream); the tables give mean +- standard deviation
+(sample std, ``n - 1``). The same recipe applies to every row; only the model (and, as in the paper,
+ZegCLIP's own focal + dice loss on its row) differs.
+
+* Table 1: the two training-free baselines (:mod:`sptseg_lib.baselines`, deterministic: one value),
+  ZegCLIP and SPT-SEG (inductive), and with ``--fully`` their fully supervised rows (all 20 classes).
+* Table 2: the ablation: ZegCLIP, +SPT, +SGD, SPT-SEG.
+* Table 3: the SPT depth, paper layer ranges mapped onto the 4-block tiny ViT (``config.tiny_blocks``).
+* Table 4: decoder layers 1, 3, 5.
+
+Identical configurations (SPT-SEG = depth 1-2 = 3 decoder layers) are trained once and shared. Each run
+writes ``<out>/<preset>/seed<k>/result.json``; a rerun skips runs that already have one, so an interrupted
+script continues where it stopped. Runs go seed by seed over all rows, so that a time limit
+(``--budget-minutes``) leaves every row with the same number of seeds. Output: ``<out>/tables.md`` and
+``<out>/tables.json``, ``<out>`` defaulting to ``$SPTSEG_RUNS/miniature_tables`` (``runs/``)::
+
+    nice python benchmarks/miniature_tables.py                  # 3 seeds, about 60 minutes on 2 cores
+    python benchmarks/miniature_tables.py --iterations 20 --seeds 1 --rows sptseg   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sptseg_lib.baselines import BASELINES, evaluate_baseline  # noqa: E402
+from sptseg_lib.clip_loading import get_tokenizer, load_clip  # noqa: E402
+from sptseg_lib.config import ExperimentConfig, experiment_preset  # noqa: E402
+from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset  # noqa: E402
+from sptseg_lib.evaluate import evaluate  # noqa: E402
+from sptseg_lib.train import Trainer  # noqa: E402
+
+METRICS = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU")
+HEADERS = ("pAcc", "mIoU(S)", "mIoU(U)", "hIoU")
+
+TABLES: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "table1": (
+        "Table 1 (miniature): zero-shot segmentation on the shapes world, inductive",
+        [
+            ("Training-free: final tokens (ln_post + proj)", "baseline:final"),
+            ("Training-free: MaskCLIP value path", "baseline:maskclip"),
+            ("ZegCLIP", "shapes-zegclip"),
+            ("SPT-SEG", "shapes-sptseg"),
+        ],
+    ),
+    "table2": (
+        "Table 2 (miniature): ablation of the spectral prompt (SPT) and the spectral guided decoder (SGD)",
+        [
+            ("ZegCLIP (baseline)", "shapes-zegclip"),
+            ("+ SPT", "shapes-spt"),
+            ("+ SGD", "shapes-sgd"),
+            ("+ SPT + SGD (SPT-SEG)", "shapes-sptseg"),
+        ],
+    ),
+    "table3": (
+        "Table 3 (miniature): SPT depth; paper layers (of 12) -> tiny ViT blocks (of 4, 0-based)",
+        [
+            ("layers 1-2 -> block 0 (default)", "shapes-sptseg-depth1-2"),
+            ("layers 1-6 -> blocks 0-1", "shapes-sptseg-depth1-6"),
+            ("layers 6-12 -> blocks 1-3", "shapes-sptseg-depth6-12"),
+            ("layers 11-12 -> block 3", "shapes-sptseg-depth11-12"),
+            ("layers 1-12 -> blocks 0-3", "shapes-sptseg-depth1-12"),
+        ],
+    ),
+    "table4": (
+        "Table 4 (miniature): number of decoder layers",
+        [
+            ("1 layer", "shapes-sptseg-dec1"),
+            ("3 layers (default)", "shapes-sptseg-dec3"),
+            ("5 layers", "shapes-sptseg-dec5"),
+        ],
+    ),
+}
+FULLY_ROWS = [
+    ("ZegCLIP, fully supervised", "shapes-zegclip-fully"),
+    ("SPT-SEG, fully supervised", "shapes-sptseg-fully"),
+]
+
+
+def run_experiment(preset: str, args: argparse.Namespace, seed: int) -> ExperimentConfig:
+    """The preset with this script's recipe: ``--iterations``, the warm-up scaled with it, ``seed``."""
+    base = experiment_preset(preset)
+    warmup = round(base.train.warmup_iters * args.iterations / base.train.iterations)
+    return base.with_overrides(
+        {
+            "train.iterations": args.iterations,
+            "train.warmup_iters": warmup,
+            "train.seed": seed,
+            "train.checkpoint_every": args.iterations,
+            "train.log_every": max(1, args.iterations // 20),
+        }
+    )
+
+
+def config_key(exp: ExperimentConfig) -> str:
+    """Runs whose model and training recipe agree are the same run, whatever the preset is called."""
+    d = exp.to_dict()
+    return json.dumps({"model": d["model"], "train": d["train"]}, sort_keys=True)
+
+
+def train_and_evaluate(exp: ExperimentConfig, run_dir: Path, test: ShapesDataset) -> dict[str, Any]:
+    """Train one run (fresh folder) and score it on the test split; returns its result record."""
+    start = time.perf_counter()
+    trainer = Trainer(exp, run_dir, device="cpu", progress=False)
+    record = trainer.fit()
+    train_s = time.perf_counter() - start
+    result = evaluate(
+        trainer.model, test, SHAPES_SPLIT, setting=exp.train.setting, mode="whole", progress=False
+    )
+    return {
+        "experiment": exp.name,
+        "seed": exp.train.seed,
+        "iterations": exp.train.iterations,
+        "train_seconds": round(train_s, 1),
+        "eval_seconds": round(time.perf_counter() - start - train_s, 1),
+        "final_loss": record.get("loss"),
+        **{m: result[m] for m in METRICS},
+        "IoU": dict(zip(SHAPES_SPLIT.class_names, result["IoU"])),
+    }
+
+
+def summarise(values: list[float]) -> dict[str, Any]:
+    clean = [v for v in values if not math.isnan(v)]
+    mean = statistics.fmean(clean) if clean else math.nan
+    std = statistics.stdev(clean) if len(clean) > 1 else (0.0 if clean else math.nan)
+    return {"mean": mean, "std": std, "n": len(clean), "values": values}
+
+
+def markdown(tables: dict[str, Any], meta: dict[str, Any]) -> str:
+    lines = [
+        "# SPT-SEG in miniature: Tables 1-4 on the shapes world",
+        "",
+        f"- recipe: {meta['recipe']}",
+        f"- seeds: {meta['seeds']} (mean +- sample std over seeds; training-free rows are deterministic)",
+        f"- test set: {meta['test_images']} fixed images of the shapes `test` split, whole-image inference",
+        f"- machine: {meta['machine']}; wall time {meta['wall_minutes']:.1f} min",
+        "",
+    ]
+    for table in tables.values():
+        lines += [f"## {table['title']}", "", "| row | preset | " + " | ".join(HEADERS) + " | seeds |"]
+        lines.append("|---|---|" + "---:|" * (len(HEADERS) + 1))
+        for row in table["rows"]:
+            cells = []
+            for m in METRICS:
+                s = row["metrics"][m]
+                cells.append("n/a" if s["n"] == 0 else f"{s['mean']:.1f} +- {s['std']:.1f}")
+            lines.append(
+                f"| {row['label']} | `{row['preset']}` | " + " | ".join(cells) + f" | {row['seeds']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--iterations", type=int, default=300, help="training iterations per run (batch 16)")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--fully", action="store_true", help="add Table 1's fully supervised rows")
+    p.add_argument("--rows", nargs="*", help="only these presets (without the shapes- prefix)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared CPU)")
+    p.add_argument("--budget-minutes", type=float, default=60.0, help="start no new run after this")
+    p.add_argument("--out", type=Path, default=None, help="default: $SPTSEG_RUNS/miniature_tables")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = args.out or Path(os.environ.get("SPTSEG_RUNS", ROOT / "runs")) / "miniature_tables"
+    out.mkdir(parents=True, exist_ok=True)
+
+    tables = {k: (title, list(rows)) for k, (title, rows) in TABLES.items()}
+    if args.fully:
+        tables["table1"][1].extend(FULLY_ROWS)
+    if args.rows is not None:
+        keep = {f"shapes-{r}" for r in args.rows}
+        tables = {
+            k: (t, [r for r in rows if r[1] in keep or r[1].startswith("baseline:")])
+            for k, (t, rows) in tables.items()
+        }
+    presets = list(
+        dict.fromkeys(p for _, rows in tables.values() for _, p in rows if not p.startswith("baseline:"))
+    )
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    test = ShapesDataset("test")
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {msg}", flush=True)
+
+    # training-free baselines: computed once (deterministic)
+    baselines: dict[str, dict[str, Any]] = {}
+    base_file = out / "baselines.json"
+    if base_file.is_file():
+        baselines = json.loads(base_file.read_text())
+    else:
+        clip = load_clip("sptseg-tiny-clip", experiment_preset("shapes-sptseg").model.pretrained)
+        tokenizer = get_tokenizer("sptseg-tiny-clip")
+        for kind in BASELINES:
+            r = evaluate_baseline(clip, tokenizer, kind, test, SHAPES_SPLIT)
+            baselines[kind] = {m: r[m] for m in METRICS}
+            log(f"baseline {kind}: " + ", ".join(f"{m} {r[m]:.1f}" for m in METRICS))
+        base_file.write_text(json.dumps(baselines, indent=2) + "\n")
+
+    # trained rows: seed by seed, identical configurations shared
+    results: dict[str, dict[int, dict[str, Any]]] = {p: {} for p in presets}
+    done_keys: dict[str, dict[str, Any]] = {}
+    stopped = False
+    for seed in seeds:
+        for preset in presets:
+            exp = run_experiment(preset, args, seed)
+            key = config_key(exp)
+            run_dir = out / preset / f"seed{seed}"
+            result_file = run_dir / "result.json"
+            if key in done_keys:
+                results[preset][seed] = {**done_keys[key], "shared_with": done_keys[key]["experiment"]}
+                continue
+            if result_file.is_file():
+                res = json.loads(result_file.read_text())
+            else:
+                if (time.perf_counter() - t0) / 60 > args.budget_minutes:
+                    stopped = True
+                    break
+                res = train_and_evaluate(exp, run_dir, test)
+                result_file.write_text(json.dumps(res, indent=2) + "\n")
+                log(
+                    f"{preset} seed {seed}: "
+                    + ", ".join(f"{m} {res[m]:.1f}" for m in METRICS)
+                    + f" (train {res['train_seconds']:.0f} s)"
+                )
+            results[preset][seed] = done_keys[key] = res
+        if stopped:
+            log(f"budget of {args.budget_minutes} min reached: the tables hold the seeds finished so far")
+            break
+
+    wall = (time.perf_counter() - t0) / 60
+    out_tables: dict[str, Any] = {}
+    for k, (title, rows) in tables.items():
+        out_rows = []
+        for label, preset in rows:
+            if preset.startswith("baseline:"):
+                b = baselines[preset.split(":", 1)[1]]
+                metrics = {m: summarise([b[m]]) for m in METRICS}
+                out_rows.append({"label": label, "preset": preset, "seeds": "-", "metrics": metrics})
+                continue
+            runs = [results[preset][s] for s in sorted(results[preset])]
+            metrics = {m: summarise([r[m] for r in runs]) for m in METRICS}
+            out_rows.append({"label": label, "preset": preset, "seeds": len(runs), "metrics": metrics})
+        out_tables[k] = {"title": title, "rows": out_rows}
+    train_times = [r["train_seconds"] for p in results.values() for r in p.values() if "shared_with" not in r]
+    ref = run_experiment("shapes-sptseg", args, seeds[0]).train
+    meta = {
+        "recipe": f"{args.iterations} iterations of batch {ref.batch_size} per run (AdamW lr {ref.lr:g}, "
+        f"poly decay, warm-up {ref.warmup_iters} iterations), {args.threads} torch thread(s)",
+        "seeds": seeds,
+        "test_images": len(test),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average at the end "
+        f"{os.getloadavg()[0]:.1f}",
+        "wall_minutes": wall,
+        "mean_train_seconds_per_run": statistics.fmean(train_times) if train_times else None,
+        "stopped_by_budget": stopped,
+        "command": "python benchmarks/miniature_tables.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    (out / "tables.json").write_text(
+        json.dumps({"meta": meta, "tables": out_tables, "runs": results}, indent=2, default=str) + "\n"
+    )
+    (out / "tables.md").write_text(markdown(out_tables, meta) + "\n")
+    log(f"wrote {out / 'tables.md'} and {out / 'tables.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Two training-free zero-shot segmenters: the floor a trained SPT-SEG must clear (issue 6).
+
+Both read dense per-patch features out of the frozen CLIP image encoder, project them into the joint
+image-text space and label each patch with the class name whose text embedding is most similar (cosine),
+as in MaskCLIP (Zhou et al., ECCV 2022). Nothing is trained.
+
+* ``"final"``: the patch tokens after the last block, through ``ln_post`` and ``proj``, the same
+  projection CLIP applies to its class token. CLIP never trained these tokens against text, so they are
+  a naive baseline.
+* ``"maskclip"``: MaskCLIP's value path. In the last block the attention mixing (queries and keys) is
+  skipped: each token's own value, ``v = W_v ln_1(x) + b_v``, goes through the attention's output
+  projection, then ``ln_post`` and ``proj``. No residual and no MLP of that block are applied. This keeps
+  each token local while staying in the space the text was aligned with.
+
+For a ViT with ``P`` patches per side the features are ``(B, D, P, P)``; the scores ``(B, C, H, W)`` are
+the cosine similarities resized bilinearly to the image. There is no seen-class penalty: nothing was
+trained on seen classes, so there is no seen bias to correct. :func:`evaluate_baseline` scores them with
+the project's own protocol (:func:`sptseg_lib.evaluate.evaluate`: pAcc, mIoU(S), mIoU(U), hIoU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any, Literal
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from .data.splits import ZeroShotSplit
+from .text import embed_class_names, get_templates
+
+BaselineKind = Literal["final", "maskclip"]
+BASELINES: tuple[BaselineKind, ...] = ("final", "maskclip")
+
+
+def _patch_tokens_before_last_block(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Run the ViT up to (not including) its last block: tokens ``(B, 1 + P*P, width)``, class token first."""
+    x = visual.conv1(images)  # (B, width, P, P)
+    b, width, ph, pw = x.shape
+    grid = getattr(visual, "grid_size", (ph, pw))
+    if (ph, pw) != tuple(grid):
+        raise ValueError(
+            f"images of {tuple(images.shape[-2:])} px give a {ph}x{pw} token grid, but this CLIP was built "
+            f"for {tuple(grid)}; pass images of the CLIP's own input size"
+        )
+    x = x.flatten(2).transpose(1, 2)  # (B, P*P, width)
+    cls = visual.class_embedding.to(x.dtype).expand(b, 1, width)
+    x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
+    x = visual.ln_pre(x)
+    blocks = visual.transformer.resblocks
+    if not getattr(visual.transformer, "batch_first", True):
+        x = x.transpose(0, 1)
+    for block in blocks[:-1]:
+        x = block(x)
+    if not getattr(visual.transformer, "batch_first", True):
+        x = x.transpose(0, 1)
+    return x
+
+
+@torch.no_grad()
+def dense_features(clip: open_clip.CLIP, images: torch.Tensor, kind: BaselineKind) -> torch.Tensor:
+    """Patch features in the joint space, ``(B, D, P, P)``, not normalised.
+
+    Args:
+        clip: an open_clip ``CLIP`` with a ViT image tower (the attention a ``nn.MultiheadAttention``).
+        images: ``(B, 3, H, W)`` normalised as the CLIP expects, at its input size.
+        kind: ``"final"`` (last block as is) or ``"maskclip"`` (last block's value path only).
+    """
+    if kind not in BASELINES:
+        raise ValueError(f"unknown baseline {kind!r}; expected one of {BASELINES}")
+    visual = clip.visual
+    x = _patch_tokens_before_last_block(visual, images)
+    last = visual.transformer.resblocks[-1]
+    if kind == "final":
+        y = last(x)
+    else:
+        attn = last.attn
+        if not isinstance(attn, nn.MultiheadAttention):
+            raise TypeError(f"the maskclip baseline needs nn.MultiheadAttention, got {type(attn).__name__}")
+        width = x.shape[-1]
+        w_v = attn.in_proj_weight[2 * width :]
+        b_v = attn.in_proj_bias[2 * width :] if attn.in_proj_bias is not None else None
+        v = F.linear(last.ln_1(x), w_v, b_v)  # (B, 1 + P*P, width): each token's own value
+        y = attn.out_proj(v)
+    y = visual.ln_post(y[:, 1:]) @ visual.proj  # (B, P*P, D)
+    p = round(y.shape[1] ** 0.5)
+    return y.transpose(1, 2).reshape(y.shape[0], -1, p, p)
+
+
+class TrainingFreeSegmenter(nn.Module):
+    """A frozen CLIP used as a segmenter, with the interface :func:`sptseg_lib.evaluate.evaluate` expects.
+
+    Args:
+        clip: the open_clip model (frozen, eval mode).
+        tokenizer: its tokenizer.
+        kind: ``"final"`` or ``"maskclip"`` (see the module docstring).
+        templates: prompt templates (default VOC's ``"a photo of a {}"``, the tiny CLIP's caption).
+    """
+
+    def __init__(
+        self,
+        clip: open_clip.CLIP,
+        tokenizer: Any,
+        kind: BaselineKind,
+        templates: str | Sequence[str] = "voc",
+    ) -> None:
+        super().__init__()
+        if kind not in BASELINES:
+            raise ValueError(f"unknown baseline {kind!r}; expected one of {BASELINES}")
+        self.clip = clip.eval().requires_grad_(False)
+        self.tokenizer, self.kind = tokenizer, kind
+        self.templates = get_templates(templates) if isinstance(templates, str) else tuple(templates)
+        size = clip.visual.image_size
+        self.config = SimpleNamespace(image_size=int(size[0] if isinstance(size, (tuple, list)) else size))
+
+    def class_embeddings(self, class_names: Sequence[str]) -> torch.Tensor:
+        """Template-averaged, normalised text embeddings ``(C, D)``."""
+        return embed_class_names(self.clip, self.tokenizer, class_names, self.templates)
+
+    @torch.no_grad()
+    def predict(
+        self, images: torch.Tensor, text: torch.Tensor, seen_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Cosine similarities ``(B, C, H, W)`` resized to the image; ``seen_mask`` is ignored (no penalty:
+        a training-free model has no seen-class bias)."""
+        feats = F.normalize(dense_features(self.clip, images, self.kind), dim=1)  # (B, D, P, P)
+        scores = torch.einsum("bdhw,cd->bchw", feats, F.normalize(text.to(feats.dtype), dim=-1))
+        return F.interpolate(scores, size=images.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def evaluate_baseline(
+    clip: open_clip.CLIP,
+    tokenizer: Any,
+    kind: BaselineKind,
+    dataset: Dataset,
+    split: ZeroShotSplit,
+    *,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """pAcc, mIoU(S), mIoU(U), hIoU (and per-class IoU) of a training-free baseline on ``dataset``.
+
+    Whole-image inference at the CLIP's input size, every class name given, argmax over classes: the
+    protocol of :func:`sptseg_lib.evaluate.evaluate`.
+    """
+    from .evaluate import evaluate
+
+    segmenter = TrainingFreeSegmenter(clip, tokenizer, kind)
+    device = next(clip.parameters()).device
+    return evaluate(segmenter, dataset, split, mode="whole", device=device, progress=progress, limit=limit)
+
+
+__all__ = ["BASELINES", "BaselineKind", "TrainingFreeSegmenter", "dense_features", "evaluate_baseline"]

@@ -1,0 +1,221 @@
+"""The miniature reproduction: ``shapes-*`` presets, the training-free baselines, the inductive split in
+training batches, and a training run on the shapes world that beats the baselines on unseen classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sptseg_lib.baselines import TrainingFreeSegmenter, dense_features, evaluate_baseline
+from sptseg_lib.clip_loading import MODEL_CONFIG_DIR, get_tokenizer, load_clip
+from sptseg_lib.config import (
+    EXPERIMENT_PRESETS,
+    MODEL_PRESETS,
+    TINY_CLIP_WEIGHTS,
+    experiment_preset,
+    tiny_blocks,
+)
+from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset
+from sptseg_lib.data.splits import IGNORE_INDEX
+from sptseg_lib.evaluate import evaluate
+from sptseg_lib.train import Trainer
+
+ROWS = {  # preset suffix -> (spt, sgd, decoder layers)
+    "zegclip": (False, False, 3),
+    "spt": (True, False, 3),
+    "sgd": (False, True, 3),
+    "sptseg": (True, True, 3),
+    "sptseg-dec1": (True, True, 1),
+    "sptseg-dec3": (True, True, 3),
+    "sptseg-dec5": (True, True, 5),
+}
+DEPTHS = ((1, 6), (6, 12), (1, 12), (11, 12), (1, 2))
+TINY_DEPTH = json.loads((MODEL_CONFIG_DIR / "sptseg-tiny-clip.json").read_text())["vision_cfg"]["layers"]
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    return load_clip("sptseg-tiny-clip", TINY_CLIP_WEIGHTS), get_tokenizer("sptseg-tiny-clip")
+
+
+# --- presets ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_every_paper_row_has_a_miniature(row: str) -> None:
+    exp = experiment_preset(f"shapes-{row}")
+    spt, sgd, layers = ROWS[row]
+    assert (exp.model.spt, exp.model.sgd, exp.model.decoder_layers) == (spt, sgd, layers)
+    assert exp.model.clip_model == "sptseg-tiny-clip" and exp.data.dataset == "shapes"
+    assert exp.train.setting == "inductive"
+    # ZegCLIP's row keeps ZegCLIP's loss (focal + dice); SPT-SEG's rows use eq. 10 (focal + SSIM).
+    expected = (100, 1, 0) if row == "zegclip" else (100, 0, 1)
+    assert (exp.train.focal_weight, exp.train.dice_weight, exp.train.ssim_weight) == expected
+
+
+def test_every_row_shares_one_recipe() -> None:
+    """Only the model (and ZegCLIP's loss) may differ between rows: the data and schedule are shared."""
+    shapes = {
+        n: e
+        for n, e in EXPERIMENT_PRESETS.items()
+        if n.startswith("shapes-") and e.train.setting == "inductive"
+    }
+    assert len(shapes) == len(ROWS) + len(DEPTHS)
+    loss_fields = ("focal_weight", "dice_weight", "ssim_weight")
+    recipes = {
+        (e.data, dataclasses.replace(e.train, **dict.fromkeys(loss_fields, 0.0))) for e in shapes.values()
+    }
+    assert len(recipes) == 1
+
+
+def _blocks_by_overlap(first: int, last: int, depth: int) -> tuple[int, ...]:
+    """Independent formulation: tiny block j spans paper blocks [j*12/depth, (j+1)*12/depth); keep the
+    blocks whose span overlaps the paper range [first-1, last)."""
+    span = 12 / depth
+    return tuple(j for j in range(depth) if j * span < last and (j + 1) * span > first - 1)
+
+
+@pytest.mark.parametrize("first, last", DEPTHS)
+def test_spt_depth_maps_proportionally_onto_the_tiny_vit(first: int, last: int) -> None:
+    assert tiny_blocks(first, last, TINY_DEPTH) == _blocks_by_overlap(first, last, TINY_DEPTH)
+    assert tiny_blocks(first, last, depth=12) == tuple(range(first - 1, last))  # ViT-B/16: identity
+    model = MODEL_PRESETS[f"shapes-sptseg-depth{first}-{last}"]
+    assert model.spt_layers == tiny_blocks(first, last) and max(model.spt_layers) < TINY_DEPTH
+    assert MODEL_PRESETS["shapes-sptseg"].spt_layers == tiny_blocks(1, 2)
+    with pytest.raises(ValueError, match="paper layers"):
+        tiny_blocks(0, 13)
+
+
+def test_pretrained_weights_resolve_from_any_working_directory(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = Path(experiment_preset("shapes-sptseg").model.pretrained)
+    assert path.is_absolute() and path.is_file() and path.name == "sptseg-tiny-clip.pt"
+
+
+# --- training-free baselines ------------------------------------------------------------------------
+
+
+def test_final_baseline_is_clips_own_projected_patch_tokens(tiny_clip) -> None:
+    clip, _ = tiny_clip
+    images = ShapesDataset("val", length=2)[0]["image"][None].repeat(2, 1, 1, 1)
+    images[1] = images[1].flip(-1)
+    visual = clip.visual
+    visual.output_tokens = True
+    try:
+        with torch.no_grad():
+            _, tokens = visual(images)  # (B, P*P, width) after ln_post, before proj
+    finally:
+        visual.output_tokens = False
+    expected = (tokens @ visual.proj).transpose(1, 2).reshape(2, -1, 8, 8)
+    torch.testing.assert_close(dense_features(clip, images, "final"), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_maskclip_baseline_is_attention_restricted_to_each_token_itself(tiny_clip) -> None:
+    """Attention where every token may attend only to itself returns out_proj(v): MaskCLIP's value path."""
+    clip, _ = tiny_clip
+    images = ShapesDataset("val", length=1)[0]["image"][None]
+    visual = clip.visual
+    with torch.no_grad():
+        x = visual.conv1(images).flatten(2).transpose(1, 2)
+        x = torch.cat([visual.class_embedding.expand(1, 1, -1), x], 1) + visual.positional_embedding
+        x = visual.ln_pre(x)
+        for block in visual.transformer.resblocks[:-1]:
+            x = block(x)
+        last = visual.transformer.resblocks[-1]
+        n = x.shape[1]
+        only_self = torch.full((n, n), -math.inf).fill_diagonal_(0.0)
+        y = last.ln_1(x)
+        y, _ = last.attn(y, y, y, attn_mask=only_self, need_weights=False)
+        expected = (visual.ln_post(y[:, 1:]) @ visual.proj).transpose(1, 2).reshape(1, -1, 8, 8)
+    torch.testing.assert_close(dense_features(clip, images, "maskclip"), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_baseline_scores_are_resized_cosine_similarities(tiny_clip) -> None:
+    clip, tokenizer = tiny_clip
+    seg = TrainingFreeSegmenter(clip, tokenizer, "maskclip")
+    images = ShapesDataset("val", length=1)[0]["image"][None]
+    text = seg.class_embeddings(list(SHAPES_SPLIT.class_names))
+    scores = seg.predict(images, text, seen_mask=torch.ones(20, dtype=torch.bool))  # no penalty applied
+    feats = dense_features(clip, images, "maskclip")[0]  # (D, 8, 8)
+    cos = torch.stack(
+        [F.cosine_similarity(feats, t[:, None, None].expand_as(feats), dim=0) for t in text]
+    )  # (C, 8, 8), one class at a time
+    expected = F.interpolate(cos[None], size=(64, 64), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(scores, expected, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        TrainingFreeSegmenter(clip, tokenizer, "cls")  # type: ignore[arg-type]
+
+
+# --- the inductive split in training batches --------------------------------------------------------
+
+
+def test_no_unseen_label_reaches_the_loss(tmp_path) -> None:
+    exp = experiment_preset("shapes-sptseg").with_overrides(
+        {"train.iterations": 3, "train.batch_size": 16, "train.checkpoint_every": 3}
+    )
+    seen_targets: list[torch.Tensor] = []
+    channels: list[int] = []
+
+    def recording_criterion(masks: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        seen_targets.append(target.detach().clone())
+        channels.append(masks.shape[1])
+        loss = masks.float().mean() * 0.0
+        return {"loss": loss, "focal": loss}
+
+    trainer = Trainer(exp, tmp_path, criterion=recording_criterion, device="cpu", progress=False)
+    seen_names = [SHAPES_SPLIT.class_names[c] for c in SHAPES_SPLIT.seen]
+    torch.testing.assert_close(trainer.text, trainer.model.class_embeddings(seen_names))
+    trainer.fit()
+    targets = torch.cat(seen_targets)
+    assert set(channels) == {len(SHAPES_SPLIT.seen)}
+    values = set(targets.unique().tolist())
+    assert values <= set(range(len(SHAPES_SPLIT.seen))) | {IGNORE_INDEX}
+    # The batches did hold unseen objects (3 x 16 scenes of 1-4 objects out of 16 classes): they are
+    # ignored, i.e. their pixels carry no class, not relabelled as a seen class.
+    assert IGNORE_INDEX in values
+
+
+# --- a short training run beats the training-free baselines ------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.skipif(
+    os.environ.get("SPTSEG_LONG_TESTS") != "1",
+    reason="trains the whole 1,000-iteration shapes-sptseg schedule (6-14 CPU minutes): set "
+    "SPTSEG_LONG_TESTS=1; issue 6 asks for a run under 2 minutes that beats the baselines, which the "
+    "miniature does not reach yet",
+)
+def test_the_miniature_sptseg_preset_beats_the_training_free_baselines_on_unseen_classes(
+    tmp_path, tiny_clip
+) -> None:
+    """The whole ``shapes-sptseg`` schedule (1,000 iterations: about 6 minutes on an idle CPU core, 14 on
+    the shared 2-core machine), scored on the 200 fixed validation scenes.
+
+    Shorter runs do not transfer reliably: 250-300 iterations give mIoU(U) 1-3, a 500-iteration schedule
+    3.3, below MaskCLIP's 9-10 on these scenes (measured while choosing the recipe).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # faster than 2 threads on a shared 2-core machine
+    try:
+        trainer = Trainer(experiment_preset("shapes-sptseg"), tmp_path, device="cpu", progress=False)
+        trainer.fit()
+        val = ShapesDataset("val")
+        trained = evaluate(trainer.model, val, SHAPES_SPLIT, mode="whole", progress=False)
+        clip, tokenizer = tiny_clip
+        baselines = {
+            kind: evaluate_baseline(clip, tokenizer, kind, val, SHAPES_SPLIT)["mIoU_unseen"]
+            for kind in ("final", "maskclip")
+        }
+    finally:
+        torch.set_num_threads(threads)
+    assert trained["mIoU_unseen"] > max(baselines.values()) + 5.0, (trained, baselines)
+    assert trained["mIoU_seen"] > trained["mIoU_unseen"]  # and it learnt the seen classes it was shown
