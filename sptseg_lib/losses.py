@@ -135,6 +135,17 @@ def gaussian_window_1d(window_size: int = 11, sigma: float = 1.5) -> torch.Tenso
     return g / g.sum()
 
 
+def _smooth(maps: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Gaussian-weighted local means of ``maps`` ``(K, B, C, H, W)``: every (map, image, class) is an
+    independent channel of one depthwise 2-D convolution with the window ``g gᵀ``, zero padding."""
+    k, b, c, h, w = maps.shape
+    n = k * b * c
+    size = g.shape[0]
+    window = torch.outer(g, g).expand(n, 1, size, size)
+    out = F.conv2d(maps.reshape(1, n, h, w), window, padding=size // 2, groups=n)
+    return out.reshape(k, b, c, h, w).unbind(0)
+
+
 def ssim_map(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -159,14 +170,13 @@ def ssim_map(
         raise ValueError(f"ssim_map needs two (B, C, H, W) tensors of one shape, got {x.shape} and {y.shape}")
     if window_size % 2 != 1:
         raise ValueError(f"window_size must be odd, got {window_size}")
-    b, c, h, w = x.shape
     g = gaussian_window_1d(window_size, sigma).to(device=x.device, dtype=x.dtype)
-    n = 5 * b * c
-    window = torch.outer(g, g).expand(n, 1, window_size, window_size)
-    # the five maps to smooth, every (map, image, class) an independent channel of one depthwise conv
-    maps = torch.stack([x, y, x * x, y * y, x * y]).reshape(1, n, h, w)
-    maps = F.conv2d(maps, window, padding=window_size // 2, groups=n)
-    mu_x, mu_y, e_xx, e_yy, e_xy = maps.reshape(5, b, c, h, w).unbind(0)
+    if y.requires_grad:
+        mu_x, mu_y, e_xx, e_yy, e_xy = _smooth(torch.stack([x, y, x * x, y * y, x * y]), g)
+    else:  # the usual case (y = binary targets): y's maps need no graph, which halves the backward
+        with torch.no_grad():
+            mu_y, e_yy = _smooth(torch.stack([y, y * y]), g)
+        mu_x, e_xx, e_xy = _smooth(torch.stack([x, x * x, x * y]), g)
     var_x = e_xx - mu_x * mu_x
     var_y = e_yy - mu_y * mu_y
     cov = e_xy - mu_x * mu_y
