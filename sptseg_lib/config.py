@@ -174,13 +174,18 @@ def _register_miniature(base: ModelConfig) -> None:
 _register_miniature(_SHAPES)
 
 
+def _lookup(registry: dict[str, Any], name: str) -> Any:
+    """``registry[name]``, or a clear error listing the known names."""
+    try:
+        return registry[name]
+    except KeyError:
+        known = ", ".join(sorted(registry))
+        raise KeyError(f"unknown preset {name!r}; known presets: {known}") from None
+
+
 def model_preset(name: str) -> ModelConfig:
     """The :class:`ModelConfig` of a named preset, or a clear error listing the known names."""
-    try:
-        return MODEL_PRESETS[name]
-    except KeyError:
-        known = ", ".join(sorted(MODEL_PRESETS))
-        raise KeyError(f"unknown preset {name!r}; known presets: {known}") from None
+    return _lookup(MODEL_PRESETS, name)
 
 
 # =============================================================================================
@@ -496,11 +501,7 @@ _register_experiments()
 
 def experiment_preset(name: str) -> ExperimentConfig:
     """The :class:`ExperimentConfig` of a named preset, or a clear error listing the known names."""
-    try:
-        return EXPERIMENT_PRESETS[name]
-    except KeyError:
-        known = ", ".join(sorted(EXPERIMENT_PRESETS))
-        raise KeyError(f"unknown preset {name!r}; known presets: {known}") from None
+    return _lookup(EXPERIMENT_PRESETS, name)
 
 
 __all__ = [
