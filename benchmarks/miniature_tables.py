@@ -16,9 +16,11 @@ ZegCLIP's own focal + dice loss on its row) differs.
 
 Identical configurations (SPT-SEG = depth 1-2 = 3 decoder layers) are trained once and shared. Each run
 writes ``<out>/<preset>/seed<k>/result.json``; a rerun skips runs that already have one, so an interrupted
-script continues where it stopped. Runs go seed by seed over all rows, so that a time limit
-(``--budget-minutes``) leaves every row with the same number of seeds. Output: ``<out>/tables.md`` and
-``<out>/tables.json``, ``<out>`` defaulting to ``$SPTSEG_RUNS/miniature_tables`` (``runs/``)::
+script continues where it stopped. ``--jobs`` runs train at the same time (one per core, each with
+``--threads`` torch threads), seed by seed over all rows; no run starts after ``--budget-minutes``, and the
+tables keep only the seeds every row finished, so that rows are never compared on unequal samples.
+Output: ``<out>/tables.md`` and ``<out>/tables.json``, ``<out>`` defaulting to
+``$SPTSEG_RUNS/miniature_tables`` (``runs/``)::
 
     nice python benchmarks/miniature_tables.py                  # 3 seeds, about 60 minutes on 2 cores
     python benchmarks/miniature_tables.py --iterations 20 --seeds 1 --rows sptseg   # a smoke run
@@ -34,6 +36,8 @@ import platform
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -117,16 +121,33 @@ def config_key(exp: ExperimentConfig) -> str:
     return json.dumps({"model": d["model"], "train": d["train"]}, sort_keys=True)
 
 
-def train_and_evaluate(exp: ExperimentConfig, run_dir: Path, test: ShapesDataset) -> dict[str, Any]:
-    """Train one run (fresh folder) and score it on the test split; returns its result record."""
+def run_one(
+    preset: str, seed: int, options: dict[str, Any], out: str, deadline: float
+) -> tuple[dict[str, Any] | None, bool]:
+    """One (preset, seed) run in a worker process: ``(result, trained)``; the result saved by an earlier
+    invocation is reused, and no run starts after ``deadline`` (``(None, False)``)."""
+    args = argparse.Namespace(**options)
+    run_dir = Path(out) / preset / f"seed{seed}"
+    result_file = run_dir / "result.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text()), False
+    if time.time() > deadline:
+        return None, False
+    torch.set_num_threads(args.threads)
+    exp = run_experiment(preset, args, seed)
     start = time.perf_counter()
-    trainer = Trainer(exp, run_dir, device="cpu", progress=False)
+    trainer = Trainer(exp, run_dir, device="cpu", progress=False, resume=True)
     record = trainer.fit()
     train_s = time.perf_counter() - start
     result = evaluate(
-        trainer.model, test, SHAPES_SPLIT, setting=exp.train.setting, mode="whole", progress=False
+        trainer.model,
+        ShapesDataset("test"),
+        SHAPES_SPLIT,
+        setting=exp.train.setting,
+        mode="whole",
+        progress=False,
     )
-    return {
+    res = {
         "experiment": exp.name,
         "seed": exp.train.seed,
         "iterations": exp.train.iterations,
@@ -136,6 +157,8 @@ def train_and_evaluate(exp: ExperimentConfig, run_dir: Path, test: ShapesDataset
         **{m: result[m] for m in METRICS},
         "IoU": dict(zip(SHAPES_SPLIT.class_names, result["IoU"])),
     }
+    result_file.write_text(json.dumps(res, indent=2) + "\n")
+    return res, True
 
 
 def summarise(values: list[float]) -> dict[str, Any]:
@@ -177,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--fully", action="store_true", help="add Table 1's fully supervised rows")
     p.add_argument("--rows", nargs="*", help="only these presets (without the shapes- prefix)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared CPU)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (1 is fastest)")
+    p.add_argument("--jobs", type=int, default=2, help="runs trained at the same time (one per CPU core)")
     p.add_argument("--budget-minutes", type=float, default=60.0, help="start no new run after this")
     p.add_argument("--out", type=Path, default=None, help="default: $SPTSEG_RUNS/miniature_tables")
     args = p.parse_args(argv)
@@ -218,36 +242,52 @@ def main(argv: list[str] | None = None) -> int:
             log(f"baseline {kind}: " + ", ".join(f"{m} {r[m]:.1f}" for m in METRICS))
         base_file.write_text(json.dumps(baselines, indent=2) + "\n")
 
-    # trained rows: seed by seed, identical configurations shared
+    # trained rows: seed by seed, identical configurations shared, up to --jobs runs at a time
     results: dict[str, dict[int, dict[str, Any]]] = {p: {} for p in presets}
-    done_keys: dict[str, dict[str, Any]] = {}
-    stopped = False
+    plan: list[tuple[str, int, str]] = []  # (preset, seed, key) in seed-major order
+    first_of: dict[str, tuple[str, int]] = {}  # config key -> the (preset, seed) that trains it
     for seed in seeds:
         for preset in presets:
-            exp = run_experiment(preset, args, seed)
-            key = config_key(exp)
-            run_dir = out / preset / f"seed{seed}"
-            result_file = run_dir / "result.json"
-            if key in done_keys:
-                results[preset][seed] = {**done_keys[key], "shared_with": done_keys[key]["experiment"]}
+            key = config_key(run_experiment(preset, args, seed))
+            plan.append((preset, seed, key))
+            first_of.setdefault(key, (preset, seed))
+    todo = [(p, s) for p, s, k in plan if first_of[k] == (p, s)]
+    deadline = time.time() + 60 * args.budget_minutes
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = {
+            pool.submit(run_one, preset, seed, vars(args), str(out), deadline): (preset, seed)
+            for preset, seed in todo
+        }
+        for future in as_completed(futures):
+            preset, seed = futures[future]
+            res, trained = future.result()
+            if res is None:
                 continue
-            if result_file.is_file():
-                res = json.loads(result_file.read_text())
-            else:
-                if (time.perf_counter() - t0) / 60 > args.budget_minutes:
-                    stopped = True
-                    break
-                res = train_and_evaluate(exp, run_dir, test)
-                result_file.write_text(json.dumps(res, indent=2) + "\n")
+            done[(preset, seed)] = res
+            if trained:
                 log(
                     f"{preset} seed {seed}: "
                     + ", ".join(f"{m} {res[m]:.1f}" for m in METRICS)
                     + f" (train {res['train_seconds']:.0f} s)"
                 )
-            results[preset][seed] = done_keys[key] = res
-        if stopped:
-            log(f"budget of {args.budget_minutes} min reached: the tables hold the seeds finished so far")
-            break
+    for preset, seed, key in plan:
+        if first_of[key] not in done:
+            continue
+        res = done[first_of[key]]
+        results[preset][seed] = (
+            res if first_of[key] == (preset, seed) else {**res, "shared_with": res["experiment"]}
+        )
+    # every row keeps the seeds that all rows finished, so that the budget never compares unequal samples
+    complete = [s for s in seeds if all(s in results[p] for p in presets)]
+    stopped = len(complete) < len(seeds)
+    for preset in presets:
+        results[preset] = {s: r for s, r in results[preset].items() if s in complete}
+    if stopped:
+        log(
+            f"budget of {args.budget_minutes} min reached: the tables hold the {len(complete)} seeds "
+            "that every row finished"
+        )
 
     wall = (time.perf_counter() - t0) / 60
     out_tables: dict[str, Any] = {}
@@ -267,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     ref = run_experiment("shapes-sptseg", args, seeds[0]).train
     meta = {
         "recipe": f"{args.iterations} iterations of batch {ref.batch_size} per run (AdamW lr {ref.lr:g}, "
-        f"poly decay, warm-up {ref.warmup_iters} iterations), {args.threads} torch thread(s)",
+        f"poly decay, warm-up {ref.warmup_iters} iterations), {args.jobs} run(s) at a time with "
+        f"{args.threads} torch thread(s) each",
         "seeds": seeds,
         "test_images": len(test),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average at the end "

@@ -8,6 +8,9 @@ A checkpoint is a plain ``dict`` of tensors, numbers, strings, lists and dicts, 
 - ``rng``: the torch / CUDA / numpy / python generator states of every process, so that a resumed run
   draws the same dropout masks as the uninterrupted one;
 - ``experiment``: the full :class:`~sptseg_lib.config.ExperimentConfig` as a dict.
+
+:func:`export_weights` writes a *weights-only* copy (``model``, ``step``, ``experiment``; about a third of
+the size): enough to evaluate, predict or start another run (``init_from``), not to resume.
 """
 
 from __future__ import annotations
@@ -89,6 +92,23 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     return ckpt
 
 
+TRAINING_STATE_KEYS: tuple[str, ...] = ("optimizer", "scheduler", "rng")
+"""What a resumable checkpoint holds beyond the trained weights (dropped by :func:`export_weights`)."""
+
+
+def is_resumable(ckpt: dict[str, Any]) -> bool:
+    """Whether ``ckpt`` carries the training state a resumed run needs (not a weights-only export)."""
+    return all(key in ckpt for key in TRAINING_STATE_KEYS)
+
+
+def export_weights(src: str | Path, dst: str | Path) -> Path:
+    """Copy checkpoint ``src`` to ``dst`` without its training state: the trained parameters, the step
+    and the experiment config (e.g. to ship a trained model; ``data/miniature/`` is made this way)."""
+    ckpt = load_checkpoint(src)
+    payload = {k: v for k, v in ckpt.items() if k not in (*TRAINING_STATE_KEYS, "format", "version")}
+    return save_checkpoint(dst, payload)
+
+
 def checkpoint_experiment(ckpt: dict[str, Any], path: str | Path = "checkpoint") -> ExperimentConfig:
     try:
         return ExperimentConfig.from_dict(ckpt["experiment"])
@@ -162,11 +182,14 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 __all__ = [
+    "TRAINING_STATE_KEYS",
     "CheckpointError",
     "capture_rng_state",
     "check_compatible",
     "checkpoint_experiment",
     "checkpoint_name",
+    "export_weights",
+    "is_resumable",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",

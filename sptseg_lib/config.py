@@ -419,19 +419,21 @@ def _coco_train(schedule: str, **changes: Any) -> TrainConfig:
 
 _SHAPES_DATA = DataConfig(dataset="shapes", crop_size=64, test_mode="whole", test_stride=64, num_workers=0)
 _SHAPES_TRAIN = TrainConfig(
-    iterations=1000,
+    iterations=1500,
     batch_size=16,
-    lr=1e-3,
-    warmup_iters=75,
+    lr=3e-3,
+    warmup_iters=112,
     checkpoint_every=500,
     log_every=10,
-    schedule="miniature: 1,000 iterations of batch 16 at lr 1e-3 (6-14 CPU minutes, by load)",
+    schedule="miniature: 1,500 iterations of batch 16 at lr 3e-3 (about 7 minutes on one idle CPU core)",
 )
 """The miniature's recipe, the same for every ``shapes-*`` row: the reference optimiser (AdamW, poly decay,
 linear warm-up over the first 7.5% as VOC's 1,500 of 20,000, batch 16) on a CPU-sized schedule. The
-learning rate is 5x the reference's 2e-4: after 1,000 iterations, 2e-4 had learnt the stuff but found
-objects only as "<colour> circle" (val mIoU(S) 24.8, mIoU(U) 0.1); 1e-3 reached val mIoU(S) 44.2,
-mIoU(U) 21.0, hIoU 28.4."""
+learning rate is 15x the reference's 2e-4, because the tiny head must learn in 1,500 steps what the
+reference's learns in 20,000: ``shapes-sptseg`` val hIoU after 1,000 iterations was 0.2 at 2e-4 (the
+stuff learnt, the objects not), 26.5 at 1e-3 and 37.9 at 3e-3 (scenes of the first, smaller objects);
+1,500 iterations at 3e-3 gave 44.5 there and 58.8 on the scenes drawn now (val mIoU(S) 70.3, mIoU(U)
+50.5). 1e-2 was no better than 3e-3 at 500 iterations."""
 
 
 def _register_shapes_experiments() -> None:

@@ -40,7 +40,14 @@ from .checkpoint import (
     load_checkpoint,
 )
 from .clip_loading import WEIGHTS_ENV_VAR, load_clip
-from .config import ExperimentConfig, ModelConfig, TrainConfig, experiment_preset
+from .config import (
+    RUNTIME_FIELDS,
+    ExperimentConfig,
+    ModelConfig,
+    TrainConfig,
+    config_differences,
+    experiment_preset,
+)
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .encoder import PromptedCLIPEncoder
 from .hilo import HiLoAttention
@@ -305,12 +312,14 @@ def find_spectral_filter(path: str | Path | None = None) -> tuple[torch.Tensor, 
     """The learned complex filter ``w_f`` ``(h, w//2+1, C)`` of a trained SPT model, and its checkpoint.
 
     ``path``: a checkpoint file; ``None`` searches the runs folder for ``iter_*.pt`` files (newest first)
-    holding spectral filters. Returns ``None`` when there is none.
+    holding spectral filters, then the runs the project ships (:data:`SHIPPED_RUNS`). Returns ``None``
+    when there is none.
     """
     if path:
         candidates = [Path(path)]
     else:
         candidates = sorted(runs_dir(create=False).glob("**/iter_*.pt"), key=lambda p: -p.stat().st_mtime)
+        candidates += sorted(SHIPPED_RUNS.glob("*/iter_*.pt"))
     for candidate in candidates:
         try:
             state = load_checkpoint(candidate)["model"]
@@ -389,6 +398,16 @@ def upsample_scores(logits: torch.Tensor, size: int) -> torch.Tensor:
 SMOKE_ITERATIONS = 40
 """Iterations a smoke-profile notebook trains (batch 16): well under a minute on one CPU thread."""
 DATASET_FAMILIES = {"shapes": "shapes", "voc": "voc", "coco_stuff": "coco"}
+SHIPPED_RUNS = PACKAGE_DIR.parent / "data" / "miniature"
+"""Finished miniature runs the project ships (``data/miniature/<preset>/``, weights only, with their log and
+evaluation): what the smoke profile of notebooks 06-09 shows when no longer run of the user's exists."""
+_SCHEDULE_FIELDS = frozenset({"train.iterations", "train.warmup_iters", "train.seed", "train.schedule"})
+
+
+def _same_recipe(saved: ExperimentConfig, experiment: ExperimentConfig) -> bool:
+    """Whether a saved run is ``experiment`` up to its length and seed (a stale run of a changed preset
+    is not)."""
+    return not config_differences(saved, experiment, ignore=RUNTIME_FIELDS | _SCHEDULE_FIELDS)
 
 
 @dataclass
@@ -428,8 +447,9 @@ def training_run(
     A preset's whole schedule lives where ``python -m sptseg_lib train --preset <name>`` puts it
     (``runs/<preset>/``); a shorter run gets its own folder ``runs/train/<preset>-<N>it-<digest>/`` with
     the preset's warm-up compressed to ``N`` iterations (the digest of the config means a changed preset
-    starts a new run, never a stale one). In smoke, a finished longer run of the preset (the command
-    line's, or one of ``benchmarks/miniature_tables.py``) is used instead when one exists.
+    starts a new run, never a stale one). In smoke, a finished longer run of the preset with the same
+    recipe (the command line's, one of ``benchmarks/miniature_tables.py``, or the one the project ships in
+    ``data/miniature/``) is used instead when one exists; the longest wins, the user's own on a tie.
     """
     if dataset not in DATASET_FAMILIES:
         raise ValueError(f"dataset must be one of {sorted(DATASET_FAMILIES)}, got {dataset!r}")
@@ -463,11 +483,13 @@ def training_run(
     candidates = [
         whole,
         *runs_dir("miniature_tables", create=False).glob(f"{experiment.name}/seed*/iter_*.pt"),
+        *(SHIPPED_RUNS / experiment.name).glob("iter_*.pt"),
     ]
     longer = []
     for path in filter(Path.is_file, candidates):
         saved = checkpoint_experiment(load_checkpoint(path), path)
-        if int(path.stem.removeprefix("iter_")) == saved.train.iterations > steps:
+        finished = int(path.stem.removeprefix("iter_")) == saved.train.iterations > steps
+        if finished and _same_recipe(saved, experiment):
             longer.append((saved.train.iterations, path, saved))
     if longer:
         steps, path, saved = max(longer, key=lambda found: found[0])
@@ -505,6 +527,7 @@ __all__ = [
     "DATASET_FAMILIES",
     "PROFILES",
     "RUNS_ENV_VAR",
+    "SHIPPED_RUNS",
     "SMOKE_ITERATIONS",
     "NotebookEnv",
     "TrainingRun",

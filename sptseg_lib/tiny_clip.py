@@ -137,7 +137,9 @@ def sample_pair(
         scene = render_scene(rng, size, objects=[], stuff=(int(stuff),))
         template = ("a photo of a {}", "{}")[int(rng.integers(2))]
         return scene.image, template.format(CLASS_NAMES[stuff]), template.format(CLASS_NAMES[other])
-    scene = render_scene(rng, size, num_objects=(2, 4))
+    # The scenes the shipped weights were pretrained on: 2-4 objects of radius 7-13 px (the world's first
+    # object sizes; the segmentation scenes now draw larger ones, see SCENE_RADIUS).
+    scene = render_scene(rng, size, num_objects=(2, 4), radius=(7.0, 13.0))
     if not scene.objects:  # every object occluded below the visibility threshold: describe the surface
         return (
             scene.image,

@@ -39,6 +39,7 @@ from .checkpoint import (
     capture_rng_state,
     check_compatible,
     checkpoint_name,
+    is_resumable,
     latest_checkpoint,
     load_checkpoint,
     restore_rng_state,
@@ -349,6 +350,12 @@ class Trainer:
         if resume and existing is not None:
             resume_state = load_checkpoint(existing, map_location="cpu")
             check_compatible(resume_state, experiment, path=existing)
+            if not is_resumable(resume_state):
+                raise TrainingError(
+                    f"{existing} holds trained weights only (an export, without optimiser and random "
+                    "states), so the run cannot continue from it; evaluate it, or start a new run from it "
+                    "with --init-from in a fresh output folder"
+                )
             self.resume_from = existing
         init_state = None
         if t.init_from and resume_state is None:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from sptseg_lib.baselines import TrainingFreeSegmenter, dense_features, evaluate_baseline
+from sptseg_lib.checkpoint import check_compatible, is_resumable, load_checkpoint
 from sptseg_lib.clip_loading import MODEL_CONFIG_DIR, get_tokenizer, load_clip
 from sptseg_lib.config import (
     EXPERIMENT_PRESETS,
@@ -26,6 +27,8 @@ from sptseg_lib.config import (
 from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset
 from sptseg_lib.data.splits import IGNORE_INDEX
 from sptseg_lib.evaluate import evaluate
+from sptseg_lib.model import build_model
+from sptseg_lib.notebook_env import SHIPPED_RUNS
 from sptseg_lib.train import Trainer
 
 ROWS = {  # preset suffix -> (spt, sgd, decoder layers)
@@ -178,44 +181,97 @@ def test_no_unseen_label_reaches_the_loss(tmp_path) -> None:
     assert set(channels) == {len(SHAPES_SPLIT.seen)}
     values = set(targets.unique().tolist())
     assert values <= set(range(len(SHAPES_SPLIT.seen))) | {IGNORE_INDEX}
-    # The batches did hold unseen objects (3 x 16 scenes of 1-4 objects out of 16 classes): they are
+    # The batches did hold unseen objects (3 x 16 scenes of 1-3 objects out of 16 classes): they are
     # ignored, i.e. their pixels carry no class, not relabelled as a seen class.
     assert IGNORE_INDEX in values
 
 
-# --- a short training run beats the training-free baselines ------------------------------------------
+# --- training runs beat the training-free baselines ---------------------------------------------------
+
+SHORT_ITERATIONS = 400
+"""A compressed ``shapes-sptseg`` schedule (warm-up scaled with it) that fits the suite's 2-minute budget."""
+SHIPPED_RUN = SHIPPED_RUNS / "shapes-sptseg"
+
+
+def _baselines_unseen(tiny_clip, dataset: ShapesDataset) -> dict[str, float]:
+    clip, tokenizer = tiny_clip
+    return {
+        kind: evaluate_baseline(clip, tokenizer, kind, dataset, SHAPES_SPLIT)["mIoU_unseen"]
+        for kind in ("final", "maskclip")
+    }
+
+
+@pytest.mark.slow
+def test_a_short_run_beats_the_training_free_baselines_on_unseen_classes(tmp_path, tiny_clip) -> None:
+    """400 iterations of the SPT-SEG recipe (about 110 s on one idle core) on the 200 validation scenes.
+
+    Measured while choosing the recipe: 300 iterations give mIoU(U) 5.2, below MaskCLIP's 13.8; 450 give
+    19.1; the whole 1,500-iteration preset 50.5.
+    """
+    preset = experiment_preset("shapes-sptseg")
+    scale = SHORT_ITERATIONS / preset.train.iterations
+    exp = preset.with_overrides(
+        {
+            "train.iterations": SHORT_ITERATIONS,
+            "train.warmup_iters": round(preset.train.warmup_iters * scale),
+            "train.checkpoint_every": SHORT_ITERATIONS,
+        }
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # faster than 2 threads on a shared 2-core machine
+    try:
+        trainer = Trainer(exp, tmp_path, device="cpu", progress=False)
+        trainer.fit()
+        val = ShapesDataset("val")
+        trained = evaluate(trainer.model, val, SHAPES_SPLIT, mode="whole", progress=False)
+        baselines = _baselines_unseen(tiny_clip, val)
+    finally:
+        torch.set_num_threads(threads)
+    assert trained["mIoU_unseen"] > max(baselines.values()), (trained, baselines)
+    assert trained["mIoU_seen"] > trained["mIoU_unseen"]  # and it learnt the seen classes it was shown
+
+
+def test_the_shipped_miniature_run_is_the_preset_and_meets_the_issue_targets(tiny_clip) -> None:
+    """``data/miniature/shapes-sptseg/``: the whole preset's run, shipped for the notebooks' smoke profile.
+
+    It must still be the preset (a changed recipe needs a new run), reproduce its recorded test metrics,
+    and meet issue 6's targets on the 200 test scenes: mIoU(U) at least 10 above the better training-free
+    baseline, hIoU at least 50.
+    """
+    (path,) = SHIPPED_RUN.glob("iter_*.pt")
+    state = load_checkpoint(path)
+    check_compatible(state, experiment_preset("shapes-sptseg"), path=path)
+    assert not is_resumable(state) and state["step"] == experiment_preset("shapes-sptseg").train.iterations
+    model = build_model("shapes-sptseg").eval()
+    model.load_trainable_state_dict(state["model"])
+    test = ShapesDataset("test")
+    result = evaluate(model, test, SHAPES_SPLIT, mode="whole", progress=False)
+    recorded = json.loads((SHIPPED_RUN / "eval_test.json").read_text())
+    for metric in ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU"):
+        assert result[metric] == pytest.approx(recorded[metric], abs=0.05), metric
+    baselines = _baselines_unseen(tiny_clip, test)
+    assert result["mIoU_unseen"] >= max(baselines.values()) + 10.0, (result, baselines)
+    assert result["hIoU"] >= 50.0
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.skipif(
     os.environ.get("SPTSEG_LONG_TESTS") != "1",
-    reason="trains the whole 1,000-iteration shapes-sptseg schedule (6-14 CPU minutes): set "
-    "SPTSEG_LONG_TESTS=1; issue 6 asks for a run under 2 minutes that beats the baselines, which the "
-    "miniature does not reach yet",
+    reason="trains the whole 1,500-iteration shapes-sptseg schedule (about 7 CPU minutes): set "
+    "SPTSEG_LONG_TESTS=1 (the shipped run in data/miniature/ is checked on every run of the suite)",
 )
-def test_the_miniature_sptseg_preset_beats_the_training_free_baselines_on_unseen_classes(
-    tmp_path, tiny_clip
-) -> None:
-    """The whole ``shapes-sptseg`` schedule (1,000 iterations: about 6 minutes on an idle CPU core, 14 on
-    the shared 2-core machine), scored on the 200 fixed validation scenes.
-
-    Shorter runs do not transfer reliably: 250-300 iterations give mIoU(U) 1-3, a 500-iteration schedule
-    3.3, below MaskCLIP's 9-10 on these scenes (measured while choosing the recipe).
-    """
+def test_the_miniature_sptseg_preset_meets_the_issue_targets(tmp_path, tiny_clip) -> None:
+    """The whole ``shapes-sptseg`` schedule, trained afresh and scored on the 200 validation scenes."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # faster than 2 threads on a shared 2-core machine
+    torch.set_num_threads(1)
     try:
         trainer = Trainer(experiment_preset("shapes-sptseg"), tmp_path, device="cpu", progress=False)
         trainer.fit()
         val = ShapesDataset("val")
         trained = evaluate(trainer.model, val, SHAPES_SPLIT, mode="whole", progress=False)
-        clip, tokenizer = tiny_clip
-        baselines = {
-            kind: evaluate_baseline(clip, tokenizer, kind, val, SHAPES_SPLIT)["mIoU_unseen"]
-            for kind in ("final", "maskclip")
-        }
+        baselines = _baselines_unseen(tiny_clip, val)
     finally:
         torch.set_num_threads(threads)
-    assert trained["mIoU_unseen"] > max(baselines.values()) + 5.0, (trained, baselines)
-    assert trained["mIoU_seen"] > trained["mIoU_unseen"]  # and it learnt the seen classes it was shown
+    assert trained["mIoU_unseen"] >= max(baselines.values()) + 10.0, (trained, baselines)
+    assert trained["hIoU"] >= 50.0, trained

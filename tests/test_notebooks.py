@@ -163,6 +163,7 @@ def test_find_spectral_filter_reads_a_checkpoint(tmp_path, monkeypatch) -> None:
     from sptseg_lib.checkpoint import save_checkpoint
 
     monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    monkeypatch.setattr(notebook_env, "SHIPPED_RUNS", tmp_path / "no-shipped-runs")
     assert notebook_env.find_spectral_filter() is None
     weight = torch.randn(4, 3, 8, 2)
     save_checkpoint(
@@ -203,3 +204,40 @@ def test_runner_stops_on_ctrl_c_and_keeps_what_ran(tmp_path, capsys, monkeypatch
     printed = capsys.readouterr().out
     assert "FAILED 02_b" in printed and "interrupted" in printed and "03_c" not in printed
     assert (out / "01_a.ipynb").is_file() and "02_b" in (out / "summary.txt").read_text()
+
+
+def test_find_spectral_filter_falls_back_to_the_shipped_run(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    found, path = notebook_env.find_spectral_filter()
+    assert path.parent == notebook_env.SHIPPED_RUNS / "shapes-sptseg"
+    assert found.is_complex() and found.shape[-1] == 128  # (h, w//2+1, C) of the tiny CLIP's width
+
+
+def _finished_run(folder: Path, experiment) -> Path:
+    from sptseg_lib.checkpoint import checkpoint_name, save_checkpoint
+
+    steps = experiment.train.iterations
+    return save_checkpoint(
+        folder / checkpoint_name(steps), {"experiment": experiment.to_dict(), "step": steps, "model": {}}
+    )
+
+
+def test_smoke_training_run_prefers_a_finished_run_of_the_same_recipe(tmp_path, monkeypatch) -> None:
+    from sptseg_lib.config import experiment_preset
+
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    preset = experiment_preset("shapes-sptseg")
+    # the shipped run is found when the user has none ...
+    shipped = notebook_env.training_run("smoke", "shapes")
+    assert shipped.reused and shipped.final.parent == notebook_env.SHIPPED_RUNS / "shapes-sptseg"
+    # ... a stale run of a changed recipe is ignored even when it is longer ...
+    stale = preset.with_overrides({"train.lr": 1e-3, "train.iterations": 3000})
+    _finished_run(tmp_path / "miniature_tables" / "shapes-sptseg" / "seed0", stale)
+    assert notebook_env.training_run("smoke", "shapes").final == shipped.final
+    # ... and the user's own run of the whole schedule wins the tie with the shipped one
+    own = _finished_run(tmp_path / "shapes-sptseg", preset)
+    assert notebook_env.training_run("smoke", "shapes").final == own
+    monkeypatch.setattr(notebook_env, "SHIPPED_RUNS", tmp_path / "none")
+    (tmp_path / "shapes-sptseg" / own.name).unlink()
+    fresh = notebook_env.training_run("smoke", "shapes")
+    assert not fresh.reused and fresh.steps == notebook_env.SMOKE_ITERATIONS

@@ -14,7 +14,13 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from sptseg_lib.checkpoint import CheckpointError, load_checkpoint
+from sptseg_lib.checkpoint import (
+    TRAINING_STATE_KEYS,
+    CheckpointError,
+    export_weights,
+    is_resumable,
+    load_checkpoint,
+)
 from sptseg_lib.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig, load_experiment_json
 from sptseg_lib.data.splits import UNSEEN_PSEUDO, ZeroShotSplit
 from sptseg_lib.evaluate import evaluate_checkpoint
@@ -366,3 +372,19 @@ def test_batch_geometry_errors_say_what_to_change(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match="micro_batch 3 does not divide"):
         make_trainer(tmp_path, experiment(micro_batch=3))
     assert not tmp_path.joinpath("log.jsonl").exists()
+
+
+def test_a_weights_only_export_evaluates_and_starts_runs_but_does_not_resume(tmp_path: Path) -> None:
+    make_trainer(tmp_path / "run", experiment(iterations=2, checkpoint_every=2)).fit()
+    full = load_checkpoint(tmp_path / "run" / "iter_000002.pt")
+    exported = export_weights(tmp_path / "run" / "iter_000002.pt", tmp_path / "shipped" / "iter_000002.pt")
+    slim = load_checkpoint(exported)
+    assert is_resumable(full) and not is_resumable(slim)
+    assert set(full) - set(slim) == set(TRAINING_STATE_KEYS) and slim["step"] == 2
+    assert_same(slim["model"], full["model"], atol=0)
+    assert exported.stat().st_size < (tmp_path / "run" / "iter_000002.pt").stat().st_size
+    with pytest.raises(TrainingError, match="trained weights only"):
+        make_trainer(tmp_path / "shipped", experiment(iterations=2, checkpoint_every=2), resume=True)
+    assert load_checkpoint(exported)["step"] == 2  # untouched
+    started = make_trainer(tmp_path / "next", experiment(iterations=2, init_from=str(exported)))
+    assert_same(trainable(started), full["model"], atol=0)

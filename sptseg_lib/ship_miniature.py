@@ -1,0 +1,107 @@
+"""Ship a finished miniature run in ``data/miniature/<preset>/``: what the notebooks' smoke profile shows.
+
+A learner's laptop should open notebooks 06-09 on a model that has really been trained, not on the 40
+iterations a smoke run has time for. This script takes a finished run of a ``shapes-*`` preset (the command
+line's ``runs/<preset>/``), and writes beside the other shipped data:
+
+- ``iter_<N>.pt``: the final checkpoint's trained weights only (``checkpoint.export_weights``);
+- ``config.json`` and ``log.jsonl``: the run's own (the loss curves notebook 06 draws);
+- ``eval_test.json`` / ``eval_test.md``: the metrics on the 200 fixed scenes of the ``test`` split
+  (whole-image inference, seen penalty 0.1), re-checked by ``tests/test_miniature.py``;
+- ``run.json``: training wall time, the training-free baselines on the same scenes, the command.
+
+Usage (the run first, then the copy)::
+
+    python -m sptseg_lib train --preset shapes-sptseg --out runs/shapes-sptseg
+    python -m sptseg_lib.ship_miniature runs/shapes-sptseg
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from .baselines import BASELINES, evaluate_baseline
+from .checkpoint import checkpoint_experiment, checkpoint_name, export_weights, load_checkpoint
+from .clip_loading import get_tokenizer, load_clip
+from .data.shapes import SHAPES_SPLIT, ShapesDataset
+from .evaluate import evaluate, write_report
+from .model import build_model
+from .notebook_env import SHIPPED_RUNS
+
+METRICS = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU")
+
+
+def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
+    """Copy the finished run in ``run_dir`` to ``dest_root/<preset>/`` (replacing an older copy)."""
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    final = run_dir / checkpoint_name(config["train"]["iterations"])
+    if not final.is_file():
+        raise FileNotFoundError(
+            f"{final} does not exist: the run in {run_dir} has not finished; resume it with "
+            f"`python -m sptseg_lib train --preset {config['name']} --out {run_dir} --resume`"
+        )
+    experiment = checkpoint_experiment(load_checkpoint(final), final)
+    if experiment.data.dataset != "shapes":
+        raise ValueError(f"{experiment.name} is not a miniature (shapes) run; only those are shipped")
+    dest = Path(dest_root) / experiment.name
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    shipped = export_weights(final, dest / final.name)
+    for name in ("config.json", "log.jsonl"):
+        shutil.copy2(run_dir / name, dest / name)
+
+    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    start = next(r["time"] for r in log if r.get("event") in ("start", "resume"))
+    torch.manual_seed(experiment.train.seed)
+    model = build_model(experiment.model).eval()
+    model.load_trainable_state_dict(load_checkpoint(shipped)["model"])
+    test = ShapesDataset("test")
+    result = evaluate(model, test, SHAPES_SPLIT, mode="whole", progress=False)
+    write_report(
+        result,
+        SHAPES_SPLIT,
+        dest / "eval_test.json",
+        dest / "eval_test.md",
+        experiment=experiment.name,
+        checkpoint=shipped.name,
+        scenes="200 fixed scenes of the shapes test split, whole-image inference, seen penalty 0.1",
+    )
+    clip = load_clip(experiment.model.clip_model, experiment.model.pretrained)
+    tokenizer = get_tokenizer(experiment.model.clip_model)
+    baselines = {
+        kind: {m: evaluate_baseline(clip, tokenizer, kind, test, SHAPES_SPLIT)[m] for m in METRICS}
+        for kind in BASELINES
+    }
+    facts = {
+        "experiment": experiment.name,
+        "iterations": experiment.train.iterations,
+        "train_wall_minutes": round((log[-1]["time"] - start) / 60, 2),
+        "test": {m: result[m] for m in METRICS},
+        "training_free_baselines_test": baselines,
+        "command": f"python -m sptseg_lib train --preset {experiment.name} --out {run_dir}",
+    }
+    (dest / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("run", type=Path, help="a finished run folder of a shapes-* preset")
+    p.add_argument("--dest", type=Path, default=SHIPPED_RUNS, help=f"default: {SHIPPED_RUNS}")
+    args = p.parse_args(argv)
+    dest = ship_run(args.run, args.dest)
+    facts = json.loads((dest / "run.json").read_text())
+    print(f"wrote {dest}: test " + ", ".join(f"{m} {v:.1f}" for m, v in facts["test"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
