@@ -266,7 +266,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .metrics import metrics_table
     from .train import Trainer, build_dataset
 
-    exp = experiment_preset("shapes-sptseg").with_overrides({"train.iterations": args.iterations})
+    preset = experiment_preset("shapes-sptseg")
+    warmup = round(preset.train.warmup_iters * args.iterations / preset.train.iterations)
+    exp = preset.with_overrides({"train.iterations": args.iterations, "train.warmup_iters": warmup})
     out = args.out or Path(tempfile.mkdtemp(prefix="sptseg-demo-"))
     trainer = Trainer(exp, out, device="cpu")
     counts = trainer.model.parameter_counts()

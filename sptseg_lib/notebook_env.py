@@ -50,6 +50,7 @@ from .config import (
 )
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .encoder import PromptedCLIPEncoder
+from .evaluate import report_paths
 from .hilo import HiLoAttention
 from .model import SPTSeg, build_model
 from .train import Trainer
@@ -497,6 +498,21 @@ def training_run(
     return run
 
 
+def is_shipped(checkpoint: str | Path) -> bool:
+    """Whether ``checkpoint`` belongs to a run the project ships (:data:`SHIPPED_RUNS`): read-only."""
+    return SHIPPED_RUNS.resolve() in Path(checkpoint).resolve().parents
+
+
+def evaluation_paths(checkpoint: str | Path, suffix: str) -> tuple[Path, Path]:
+    """Where a notebook writes the evaluation report of ``checkpoint``: beside it
+    (:func:`~sptseg_lib.evaluate.report_paths`), except for a shipped run, whose reports go to
+    ``<runs>/shipped/<preset>/`` so that the project's ``data/`` stays as committed."""
+    checkpoint = Path(checkpoint)
+    if is_shipped(checkpoint):
+        checkpoint = runs_dir("shipped", checkpoint.parent.name) / checkpoint.name
+    return report_paths(checkpoint, suffix)
+
+
 def load_trained_model(
     run: TrainingRun, device: torch.device, checkpoint: str = ""
 ) -> tuple[SPTSeg, dict, ExperimentConfig, Path]:
@@ -533,8 +549,10 @@ __all__ = [
     "TrainingRun",
     "attention_cost",
     "block_tokens",
+    "evaluation_paths",
     "find_spectral_filter",
     "full_attention",
+    "is_shipped",
     "load_notebook_clip",
     "load_trained_model",
     "photo",

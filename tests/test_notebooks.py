@@ -241,3 +241,15 @@ def test_smoke_training_run_prefers_a_finished_run_of_the_same_recipe(tmp_path, 
     (tmp_path / "shapes-sptseg" / own.name).unlink()
     fresh = notebook_env.training_run("smoke", "shapes")
     assert not fresh.reused and fresh.steps == notebook_env.SMOKE_ITERATIONS
+
+
+def test_reports_of_the_shipped_run_go_to_the_runs_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    shipped = notebook_env.SHIPPED_RUNS / "shapes-sptseg" / "iter_001500.pt"
+    assert notebook_env.is_shipped(shipped)
+    json_path, md_path = notebook_env.evaluation_paths(shipped, "eval40")
+    assert json_path == tmp_path / "shipped" / "shapes-sptseg" / "iter_001500.eval40.json"
+    assert md_path.parent == json_path.parent
+    own = tmp_path / "shapes-sptseg" / "iter_001500.pt"
+    assert not notebook_env.is_shipped(own)
+    assert notebook_env.evaluation_paths(own, "eval")[0] == own.with_name("iter_001500.eval.json")
