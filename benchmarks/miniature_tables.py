@@ -22,7 +22,7 @@ tables keep only the seeds every row finished, so that rows are never compared o
 Output: ``<out>/tables.md`` and ``<out>/tables.json``, ``<out>`` defaulting to
 ``$SPTSEG_RUNS/miniature_tables`` (``runs/``)::
 
-    nice python benchmarks/miniature_tables.py                  # 3 seeds, about 60 minutes on 2 cores
+    nice python benchmarks/miniature_tables.py                  # 3 seeds x 500 iterations: 43 min on 2 cores
     python benchmarks/miniature_tables.py --iterations 20 --seeds 1 --rows sptseg   # a smoke run
 """
 
@@ -195,7 +195,7 @@ def markdown(tables: dict[str, Any], meta: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--iterations", type=int, default=300, help="training iterations per run (batch 16)")
+    p.add_argument("--iterations", type=int, default=500, help="training iterations per run (batch 16)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--fully", action="store_true", help="add Table 1's fully supervised rows")
