@@ -7,6 +7,8 @@ SPT-SEG (like ZegCLIP) starts from OpenAI's CLIP ViT-B/16 (reference-code.md §0
 * an open_clip pretrained tag such as ``"openai"`` (downloaded once into the Hugging Face cache);
 * a local file: OpenAI's original TorchScript archive (``ViT-B-16.pt``), a plain state dict with
   OpenAI key names, or an open_clip checkpoint (``{"state_dict": ...}``, ``.safetensors``, ...);
+* ``"project:<path>"``: weights shipped in the project's ``data/`` folder (:data:`PROJECT_WEIGHTS_PREFIX`),
+  e.g. the tiny CLIP of the miniature presets;
 * ``None``: random weights (tests, the tiny configs).
 
 No weights can be fetched offline. Any failure to get hub weights raises :class:`PretrainedWeightsError`
@@ -29,6 +31,11 @@ import torch
 
 WEIGHTS_ENV_VAR = "SPTSEG_CLIP_WEIGHTS"
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
+PROJECT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+PROJECT_WEIGHTS_PREFIX = "project:"
+"""``pretrained="project:<path>"`` names weights the project ships, ``<path>`` relative to its ``data/``
+folder (``project:tiny_clip/sptseg-tiny-clip.pt``). Unlike an absolute path it reads the same in every
+checkout, so the configs stored in checkpoints that name it stay valid when the checkout moves."""
 
 open_clip.add_model_config(MODEL_CONFIG_DIR)
 
@@ -77,9 +84,18 @@ def default_quick_gelu(model_name: str, pretrained: str | None) -> bool:
 def resolve_checkpoint(model_name: str, pretrained: str, cache_dir: str | None = None) -> str:
     """The local file holding ``pretrained``'s weights, downloading a hub tag into the cache if needed.
 
-    Order: an existing file; else a known tag of ``model_name``, taken from ``$SPTSEG_CLIP_WEIGHTS`` when
-    set, else from the hub (cache first). Raises :class:`PretrainedWeightsError` otherwise.
+    Order: ``project:<path>`` (:data:`PROJECT_WEIGHTS_PREFIX`); an existing file; else a known tag of
+    ``model_name``, taken from ``$SPTSEG_CLIP_WEIGHTS`` when set, else from the hub (cache first). Raises
+    :class:`PretrainedWeightsError` otherwise.
     """
+    if pretrained.startswith(PROJECT_WEIGHTS_PREFIX):
+        path = PROJECT_DATA_DIR / pretrained.removeprefix(PROJECT_WEIGHTS_PREFIX)
+        if not path.is_file():
+            raise PretrainedWeightsError(
+                f"{pretrained!r} names {path}, which does not exist: the project's data/ folder comes with a "
+                "source checkout (git clone, then pip install -e .), not with an installed package"
+            )
+        return str(path)
     if os.path.isfile(pretrained):
         return pretrained
     tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)

@@ -122,9 +122,10 @@ _register_family("coco", _COCO)
 
 # --- the miniature: the shipped tiny CLIP on the project's shapes world (issue 6) -----------------
 
-TINY_CLIP_WEIGHTS = str(Path(__file__).resolve().parent.parent / "data" / "tiny_clip" / "sptseg-tiny-clip.pt")
-"""The shipped tiny CLIP (``data/tiny_clip/``), as an absolute path found from the package, so that a
-miniature preset works from any working directory (a source checkout or an editable install)."""
+TINY_CLIP_WEIGHTS = "project:tiny_clip/sptseg-tiny-clip.pt"
+"""The shipped tiny CLIP (``data/tiny_clip/``), named relative to the project's ``data/`` folder
+(``clip_loading.PROJECT_WEIGHTS_PREFIX``): a miniature preset works from any working directory, and a
+checkpoint made in one checkout is the same experiment in another (an absolute path would differ)."""
 TINY_CLIP_DEPTH = 4
 """Transformer blocks of the tiny CLIP's ViT (``model_configs/sptseg-tiny-clip.json``); ViT-B/16 has 12."""
 PAPER_DEPTH = 12

@@ -401,7 +401,7 @@ SMOKE_ITERATIONS = 40
 DATASET_FAMILIES = {"shapes": "shapes", "voc": "voc", "coco_stuff": "coco"}
 SHIPPED_RUNS = PACKAGE_DIR.parent / "data" / "miniature"
 """Finished miniature runs the project ships (``data/miniature/<preset>/``, weights only, with their log and
-evaluation): what the smoke profile of notebooks 06-09 shows when no longer run of the user's exists."""
+evaluation): what the smoke profile of notebooks 01 and 06-09 shows when the user has no longer run."""
 _SCHEDULE_FIELDS = frozenset({"train.iterations", "train.warmup_iters", "train.seed", "train.schedule"})
 
 

@@ -16,7 +16,14 @@ import torch.nn.functional as F
 
 from sptseg_lib.baselines import TrainingFreeSegmenter, dense_features, evaluate_baseline
 from sptseg_lib.checkpoint import check_compatible, is_resumable, load_checkpoint
-from sptseg_lib.clip_loading import MODEL_CONFIG_DIR, get_tokenizer, load_clip
+from sptseg_lib.clip_loading import (
+    MODEL_CONFIG_DIR,
+    PROJECT_DATA_DIR,
+    PretrainedWeightsError,
+    get_tokenizer,
+    load_clip,
+    resolve_checkpoint,
+)
 from sptseg_lib.config import (
     EXPERIMENT_PRESETS,
     MODEL_PRESETS,
@@ -99,8 +106,12 @@ def test_spt_depth_maps_proportionally_onto_the_tiny_vit(first: int, last: int) 
 
 def test_pretrained_weights_resolve_from_any_working_directory(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    path = Path(experiment_preset("shapes-sptseg").model.pretrained)
-    assert path.is_absolute() and path.is_file() and path.name == "sptseg-tiny-clip.pt"
+    name = experiment_preset("shapes-sptseg").model.pretrained
+    assert name == "project:tiny_clip/sptseg-tiny-clip.pt"  # the same string in every checkout
+    path = Path(resolve_checkpoint("sptseg-tiny-clip", name))
+    assert path.is_absolute() and path.is_file() and path == PROJECT_DATA_DIR / "tiny_clip" / path.name
+    with pytest.raises(PretrainedWeightsError, match="comes with a source checkout"):
+        resolve_checkpoint("sptseg-tiny-clip", "project:tiny_clip/missing.pt")
 
 
 # --- training-free baselines ------------------------------------------------------------------------
