@@ -2,9 +2,12 @@
 
 CPU (default): the real ``ViT-B-16`` configuration at 512x512 with random weights, batch 1. Times are
 medians over ``--repeats`` rounds in one process, the variants interleaved within each round (so that a
-shared machine's load hits them alike), after one warm-up step each. Memory is measured with each
-variant in its own subprocess (one warm-up and one step): the peak resident memory, and its growth over
-the built model (the step's own activations and optimiser state). Ratios are to the ZegCLIP baseline::
+shared machine's load hits them alike); in every round each variant makes an untimed step before its timed
+one, so that the timed step follows a step of the same variant, as in training, not one of a variant with
+other memory needs. The ratios still vary by +-0.2 between runs on the shared 2-core machine.
+Memory is measured with each variant in its own subprocess (one warm-up and one step): the peak resident
+memory, and its growth over the built model (the step's own activations and optimiser state). Ratios are to
+the ZegCLIP baseline::
 
     python benchmarks/train_step.py                      # CPU, ~ a few minutes on 2 cores
     python benchmarks/train_step.py --gpu                # GPU: the VOC preset at batch 16, it/s, memory
@@ -133,6 +136,7 @@ def time_interleaved(args: argparse.Namespace, variants: tuple[str, ...]) -> dic
     times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(args.repeats):
         for v in variants:
+            steps[v]()  # untimed: a variant's step right after another's pays for re-growing the heap
             if cuda:
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
