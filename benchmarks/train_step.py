@@ -4,12 +4,18 @@ CPU (default): the real ``ViT-B-16`` configuration at 512x512 with random weight
 medians over ``--repeats`` rounds in one process, the variants interleaved within each round (so that a
 shared machine's load hits them alike); in every round each variant makes an untimed step before its timed
 one, so that the timed step follows a step of the same variant, as in training, not one of a variant with
-other memory needs. The ratios still vary by +-0.2 between runs on the shared 2-core machine.
+other memory needs. A variant's time ratio is the median over rounds of its step time divided by the
+baseline's in the same round (paired, so that drifts in the machine's speed cancel). On the shared 2-core
+machine one step's time varies by up to +-10% from round to round; use ``--repeats 9`` or more for
+ratios good to a few percent. The variants share the process's heap, so a variant with large temporaries
+(``openclip``, ``sptseg-textbook``) can slow the others' allocations: ``--variants`` times a subset.
 Memory is measured with each variant in its own subprocess (one warm-up and one step): the peak resident
-memory, and its growth over the built model (the step's own activations and optimiser state). Ratios are to
-the ZegCLIP baseline::
+memory, and its growth over the built model (the step's own activations and optimiser state). The same
+subprocess counts the step's floating-point operations (matrix products and convolutions, forward and
+backward), a ratio no machine load disturbs. Ratios are to the ZegCLIP baseline::
 
-    python benchmarks/train_step.py                      # CPU, ~ a few minutes on 2 cores
+    python benchmarks/train_step.py                      # CPU, all variants, ~6 min on 2 cores
+    python benchmarks/train_step.py --repeats 11 --variants sptseg sptseg-dice   # the headline ratio
     python benchmarks/train_step.py --gpu                # GPU: the VOC preset at batch 16, it/s, memory
 
 Variants (all one optimiser step on the same random batch):
@@ -18,6 +24,9 @@ Variants (all one optimiser step on the same random batch):
 * ``zegclip``: the ``voc-zegclip`` preset, same path;
 * ``sptseg-dice``: the SPT-SEG network with ZegCLIP's loss (focal + dice instead of focal + SSIM), which
   separates the cost of the network from that of the SSIM loss;
+* ``sptseg-textbook``: SPT-SEG with SSIM evaluated the textbook way (five 11x11 convolutions at 512x512,
+  ``SegmentationCriterion(ssim_factorised=False)``) instead of through the token grid
+  (:mod:`sptseg_lib.ssim`): the same loss, the cost the factorisation saves;
 * ``openclip``: open_clip's ``ViT-B-16`` image tower at 512 px, every weight trainable, sum of the
   output as the loss, AdamW step (full fine-tuning, the cost SPT-SEG avoids).
 
@@ -38,9 +47,13 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+VARIANTS = ("sptseg", "zegclip", "sptseg-dice", "sptseg-textbook", "openclip")
 
 
 class RandomBatchSet(torch.utils.data.Dataset):
@@ -84,10 +97,11 @@ def _step_fn(variant: str, batch: int, micro_batch: int | None, device: str, amp
         return step
     from sptseg_lib.config import experiment_preset
     from sptseg_lib.data.splits import get_split
+    from sptseg_lib.losses import SegmentationCriterion
     from sptseg_lib.train import Trainer
 
     loss = {"train.ssim_weight": 0.0, "train.dice_weight": 1.0} if variant == "sptseg-dice" else {}
-    exp = experiment_preset(f"voc-{variant.removesuffix('-dice')}").with_overrides(
+    exp = experiment_preset(f"voc-{variant.split('-')[0]}").with_overrides(
         {
             **loss,
             "model.pretrained": None,
@@ -99,7 +113,21 @@ def _step_fn(variant: str, batch: int, micro_batch: int | None, device: str, amp
     )
     data = RandomBatchSet(batch, 512)
     out = tempfile.mkdtemp(prefix="sptseg-bench-")
-    trainer = Trainer(exp, out, train_dataset=data, split=get_split("voc"), device=device, progress=False)
+    criterion = None
+    if variant == "sptseg-textbook":
+        t = exp.train
+        criterion = SegmentationCriterion(
+            focal_weight=t.focal_weight, ssim_weight=t.ssim_weight, ssim_factorised=False
+        )
+    trainer = Trainer(
+        exp,
+        out,
+        train_dataset=data,
+        split=get_split("voc"),
+        criterion=criterion,
+        device=device,
+        progress=False,
+    )
     k, m = trainer.accumulation, trainer.micro_batch
     batches = [
         dict(image=data.images[i * m : (i + 1) * m], label=data.labels[i * m : (i + 1) * m]) for i in range(k)
@@ -108,7 +136,9 @@ def _step_fn(variant: str, batch: int, micro_batch: int | None, device: str, amp
 
 
 def memory_of(args: argparse.Namespace) -> dict:
-    """One variant in this process: one warm-up and one step; peak resident (and GPU) memory."""
+    """One variant in this process: one warm-up and one step (peak resident and GPU memory), then one step
+    under ``FlopCounterMode`` (the floating-point operations of matrix products and convolutions, forward
+    and backward: a ratio that no machine load disturbs)."""
     torch.manual_seed(0)
     cuda = args.device.startswith("cuda")
     step = _step_fn(args.variant, args.batch, args.micro_batch, args.device, args.amp, args.compile)
@@ -122,6 +152,9 @@ def memory_of(args: argparse.Namespace) -> dict:
     if cuda:
         torch.cuda.synchronize()
         result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    with FlopCounterMode(display=False) as flops:
+        step()
+    result["gflop"] = flops.get_total_flops() / 1e9
     return result
 
 
@@ -152,7 +185,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--variant", help="internal: measure the memory of one variant in this process")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=None,
+        help="variants to compare with zegclip (default: all; on the GPU all but openclip)",
+    )
     parser.add_argument("--batch", type=int, default=None, help="images per step (CPU 1, GPU 16)")
     parser.add_argument("--micro-batch", type=int, default=None, help="accumulate micro-batches (GPU)")
     parser.add_argument("--gpu", action="store_true", help="GPU mode: VOC preset, batch 16, bf16")
@@ -167,7 +207,10 @@ def main() -> None:
     if args.variant:
         print(json.dumps(memory_of(args)))
         return
-    variants = ("sptseg", "zegclip", "sptseg-dice") + (() if args.gpu else ("openclip",))
+    args.variants = args.variants or [v for v in VARIANTS if not (args.gpu and v == "openclip")]
+    variants = tuple(v for v in VARIANTS if v in args.variants or v == "zegclip")
+    if args.gpu and "openclip" in variants:
+        parser.error("the GPU mode compares the presets only; leave openclip out of --variants")
     memory = {}
     for variant in variants:
         cmd = [sys.executable, __file__, "--variant", variant, "--batch", str(args.batch)]
@@ -183,21 +226,22 @@ def main() -> None:
     times = time_interleaved(args, variants)
     median = {v: statistics.median(t) for v, t in times.items()}
     mem_key = "peak_gpu_mib" if args.gpu else "peak_rss_mib"
-    base_t, base_m = median["zegclip"], memory["zegclip"]
+    ratio = {v: statistics.median(a / b for a, b in zip(t, times["zegclip"])) for v, t in times.items()}
+    base_m = memory["zegclip"]
     print(
         f"device {args.device}, batch {args.batch}, amp {args.amp}, "
-        f"medians of {args.repeats} interleaved rounds"
+        f"medians of {args.repeats} interleaved rounds (time ratios: median of per-round ratios)"
     )
     print(
-        f"{'variant':12s} {'step s':>8s} {'x zegclip':>10s} {'peak MiB':>9s} {'x zegclip':>10s} "
-        f"{'step MiB':>9s} {'x':>6s}"
+        f"{'variant':16s} {'step s':>8s} {'x zegclip':>10s} {'GFLOP':>7s} {'x':>6s} {'peak MiB':>9s} "
+        f"{'x zegclip':>10s} {'step MiB':>9s} {'x':>6s}"
     )
     for v in variants:
         m = memory[v]
         print(
-            f"{v:12s} {median[v]:8.3f} {median[v] / base_t:10.3f} {m[mem_key]:9.0f} "
-            f"{m[mem_key] / base_m[mem_key]:10.3f} {m['step_rss_mib']:9.0f} "
-            f"{m['step_rss_mib'] / base_m['step_rss_mib']:6.2f}"
+            f"{v:16s} {median[v]:8.3f} {ratio[v]:10.3f} {m['gflop']:7.1f} "
+            f"{m['gflop'] / base_m['gflop']:6.3f} {m[mem_key]:9.0f} {m[mem_key] / base_m[mem_key]:10.3f} "
+            f"{m['step_rss_mib']:9.0f} {m['step_rss_mib'] / base_m['step_rss_mib']:6.2f}"
         )
     if args.gpu:
         for v in ("sptseg", "zegclip"):
@@ -207,7 +251,7 @@ def main() -> None:
                 f"{memory[v]['peak_gpu_mib'] / 1024:.1f} GiB; 20,000 iterations ~ {20_000 / its / 60:.1f} min"
             )
     if args.json:
-        args.json.write_text(json.dumps({"times": times, "memory": memory}, indent=2))
+        args.json.write_text(json.dumps({"times": times, "ratios": ratio, "memory": memory}, indent=2))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ from matplotlib.figure import Figure
 from .data.splits import IGNORE_INDEX
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .hilo import HiLoAttention, HiLoAttentionMaps
-from .losses import binary_targets, dice_loss, focal_loss, ssim_loss, ssim_map
+from .losses import binary_targets, dice_loss, focal_loss, ssim_loss
+from .ssim import ssim_map
 
 # ============================================================================================ helpers
 

@@ -19,6 +19,7 @@ from sptseg_lib.losses import (
     focal_loss,
     ssim_loss,
 )
+from sptseg_lib.ssim import ssim_map, ssim_sum_of_upsampled
 
 IGNORE = 255
 
@@ -155,6 +156,62 @@ def test_ssim_valid_mask_averages_only_valid_positions() -> None:
     smap = _direct_ssim_map(x.numpy(), targets.numpy())
     expected = 1 - smap[np.broadcast_to(valid.numpy()[:, None], smap.shape)].mean()
     assert ssim_loss(x, targets, valid=valid).item() == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("low", "size", "masked"),
+    [((3, 5), (13, 23), False), ((4, 4), (64, 64), True), ((9, 7), (5, 12), True)],  # up, x16, down
+)
+def test_factorised_ssim_of_upsampled_matches_direct_formula(
+    low: tuple[int, int], size: tuple[int, int], masked: bool
+) -> None:
+    b, c = 2, 3
+    labels = _labels(b, c, *size, ignore_frac=0.3)
+    targets = binary_targets(labels, c).double()
+    z = torch.randn(b, c, *low, dtype=torch.float64)
+    x = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+    valid = labels != IGNORE if masked else None
+    smap = _direct_ssim_map(x.numpy(), targets.numpy())
+    expected = smap.sum() if valid is None else (smap * valid.numpy()[:, None]).sum()
+    got = ssim_sum_of_upsampled(z, x, targets, valid)
+    assert got.item() == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_factorised_ssim_gradient_matches_textbook_autograd_and_finite_differences(masked: bool) -> None:
+    b, c, size = 1, 2, (11, 14)
+    labels = _labels(b, c, *size, ignore_frac=0.3)
+    targets = binary_targets(labels, c).double()
+    valid = labels != IGNORE if masked else None
+    weight = torch.ones(b, 1, *size, dtype=torch.float64) if valid is None else valid[:, None].double()
+
+    def up(z: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+
+    def factorised(z: torch.Tensor) -> torch.Tensor:
+        return ssim_sum_of_upsampled(z, up(z), targets, valid)
+
+    z = torch.randn(b, c, 3, 4, dtype=torch.float64, requires_grad=True)
+    (g_fact,) = torch.autograd.grad(factorised(z), z)
+    (g_text,) = torch.autograd.grad((ssim_map(up(z), targets) * weight).sum(), z)
+    torch.testing.assert_close(g_fact, g_text, rtol=1e-9, atol=1e-12)
+    assert torch.autograd.gradcheck(factorised, (z,))
+
+
+@pytest.mark.parametrize("ignore_as_negative", [True, False])
+def test_criterion_factorised_ssim_equals_textbook_ssim(ignore_as_negative: bool) -> None:
+    b, c = 2, 5
+    labels = _labels(b, c, 64, 48)
+    logits = torch.randn(b, c, 4, 3, requires_grad=True)
+    results = []
+    for factorised in (True, False):
+        crit = SegmentationCriterion(ssim_factorised=factorised, ignore_as_negative=ignore_as_negative)
+        out = crit(logits, labels)
+        (grad,) = torch.autograd.grad(out["ssim"], logits)
+        results.append((out["ssim"].detach(), grad))
+    (fast, g_fast), (text, g_text) = results
+    torch.testing.assert_close(fast, text)
+    torch.testing.assert_close(g_fast, g_text, rtol=1e-4, atol=1e-6)
 
 
 # --- criterion --------------------------------------------------------------------------------------
