@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
+from sptseg_lib import ssim
 from sptseg_lib.losses import (
     SegmentationCriterion,
     binary_targets,
@@ -196,6 +197,27 @@ def test_factorised_ssim_gradient_matches_textbook_autograd_and_finite_differenc
     (g_text,) = torch.autograd.grad((ssim_map(up(z), targets) * weight).sum(), z)
     torch.testing.assert_close(g_fact, g_text, rtol=1e-9, atol=1e-12)
     assert torch.autograd.gradcheck(factorised, (z,))
+
+
+@pytest.mark.parametrize("block_maps", [1, 2, 64])
+def test_factorised_ssim_is_independent_of_its_blocks(
+    monkeypatch: pytest.MonkeyPatch, block_maps: int
+) -> None:
+    b, c, size = 2, 5, (20, 16)
+    labels = _labels(b, c, *size, ignore_frac=0.3)
+    targets = binary_targets(labels, c).double()
+    valid = labels != IGNORE
+    z = torch.randn(b, c, 5, 4, dtype=torch.float64, requires_grad=True)
+    x = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+    monkeypatch.setattr(ssim, "BLOCK_ELEMENTS", block_maps * size[0] * size[1])  # classes per block
+    value = ssim_sum_of_upsampled(z, x, targets, valid)
+    (grad,) = torch.autograd.grad(value, z)
+    expected = (ssim_map(x, targets) * valid[:, None]).sum()
+    (expected_grad,) = torch.autograd.grad(expected, z)
+    torch.testing.assert_close(value, expected, rtol=1e-10, atol=0)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-9, atol=1e-12)
+    with torch.no_grad():  # no gradient work, same value
+        torch.testing.assert_close(ssim_sum_of_upsampled(z, x, targets, valid), value.detach())
 
 
 @pytest.mark.parametrize("ignore_as_negative", [True, False])
