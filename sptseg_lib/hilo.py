@@ -38,6 +38,24 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, with_maps: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``softmax(q kᵀ · scale) v`` over the last two dims (any leading dims); with ``with_maps`` also the
+    softmax maps, else through PyTorch's fused kernel (same result, no ``(L, S)`` maps kept for backward)."""
+    if with_maps:
+        attn = torch.softmax((q @ k.transpose(-2, -1)) * scale, dim=-1)
+        return attn @ v, attn
+    lead = q.shape[:-2]
+    fused = F.scaled_dot_product_attention(
+        q.reshape(-1, *q.shape[-3:]) if q.dim() > 4 else q,
+        k.reshape(-1, *k.shape[-3:]) if k.dim() > 4 else k,
+        v.reshape(-1, *v.shape[-3:]) if v.dim() > 4 else v,
+        scale=scale,
+    )
+    return fused.reshape(*lead, *fused.shape[-2:]), None
+
+
 class HiLoAttentionMaps(NamedTuple):
     """The softmax attention maps of both HiLo branches, over the *padded* grid ``(Hp, Wp)``.
 
@@ -118,7 +136,7 @@ class HiLoAttention(nn.Module):
             f"window_size={self.window_size}, hifi_projection={self.hifi_projection}"
         )
 
-    def _hifi(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _hifi(self, x: torch.Tensor, with_maps: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Eq. 4 on the padded map ``x (B, Hp, Wp, D)`` -> ``((B, Hp, Wp, h_dim), maps)``."""
         b, hp, wp, _ = x.shape
         ws, heads, hd = self.window_size, self.h_heads, self.head_dim
@@ -127,8 +145,7 @@ class HiLoAttention(nn.Module):
         windows = x.reshape(b, gh, ws, gw, ws, -1).transpose(2, 3).reshape(b, gh, gw, ws * ws, -1)
         qkv = self.h_qkv(windows).reshape(b, gh, gw, ws * ws, 3, heads, hd)
         q, k, v = qkv.permute(4, 0, 5, 1, 2, 3, 6)  # each (B, heads, gh, gw, ws*ws, hd)
-        attn = torch.softmax((q @ k.transpose(-2, -1)) * self.scale, dim=-1)
-        out = attn @ v  # (B, heads, gh, gw, ws*ws, hd)
+        out, attn = _attention(q, k, v, self.scale, with_maps)  # (B, heads, gh, gw, ws*ws, hd)
         # back to the grid: (B, gh, ws, gw, ws, heads*hd)
         out = out.permute(0, 2, 3, 4, 1, 5).reshape(b, gh, gw, ws, ws, self.h_dim)
         out = out.transpose(2, 3).reshape(b, hp, wp, self.h_dim)
@@ -136,7 +153,9 @@ class HiLoAttention(nn.Module):
             out = self.h_proj(out)
         return out, attn
 
-    def _lofi(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    def _lofi(
+        self, x: torch.Tensor, with_maps: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int]]:
         """Eq. 5 on the padded map ``x (B, Hp, Wp, D)`` -> ``((B, Hp, Wp, l_dim), maps, pooled grid)``."""
         b, hp, wp, _ = x.shape
         ws, heads, hd = self.window_size, self.l_heads, self.head_dim
@@ -150,8 +169,8 @@ class HiLoAttention(nn.Module):
             kv_source = x.reshape(b, hp * wp, -1)
         kv = self.l_kv(kv_source).reshape(b, -1, 2, heads, hd)
         k, v = kv.permute(2, 0, 3, 1, 4)  # each (B, heads, M, hd)
-        attn = torch.softmax((q @ k.transpose(-2, -1)) * self.scale, dim=-1)
-        out = (attn @ v).transpose(1, 2).reshape(b, hp, wp, self.l_dim)
+        out, attn = _attention(q, k, v, self.scale, with_maps)
+        out = out.transpose(1, 2).reshape(b, hp, wp, self.l_dim)
         return self.l_proj(out), attn, pooled_grid
 
     def forward(
@@ -187,10 +206,10 @@ class HiLoAttention(nn.Module):
         hifi_attn = lofi_attn = None
         pooled_grid = (hp // ws, wp // ws)
         if self.h_heads > 0:
-            hifi, hifi_attn = self._hifi(x)
+            hifi, hifi_attn = self._hifi(x, return_attention)
             parts.append(hifi[:, :h, :w])
         if self.l_heads > 0:
-            lofi, lofi_attn, pooled_grid = self._lofi(x)
+            lofi, lofi_attn, pooled_grid = self._lofi(x, return_attention)
             parts.append(lofi[:, :h, :w])
         z = torch.cat(parts, dim=-1).reshape(b, n, self.dim)
         if not return_attention:
