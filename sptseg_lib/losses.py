@@ -20,7 +20,7 @@ Terms (all sigmoid-based, §5.2-5.4):
   Gaussian window (σ = 1.5), zero padding, ``C1 = 0.01²``, ``C2 = 0.03²``, applied to the *logits* as
   the reference code does (``on="probabilities"`` applies it to sigmoid probabilities instead). The
   criterion evaluates it through the token grid the logits are upsampled from (:mod:`sptseg_lib.ssim`:
-  same value and gradient, about half the cost of the five full-resolution convolutions).
+  same value and gradient, less than half the cost of the five full-resolution convolutions).
 
 Memory: at COCO-Stuff scale (171 classes, 512x512, batch 4) every ``(B, C, H, W)`` float32 tensor is
 0.7 GB and the terms create a dozen of them. :class:`SegmentationCriterion` therefore evaluates the
@@ -146,7 +146,7 @@ def _ssim_sum(
 
     ``low_res``: the token-grid logits ``x`` was upsampled from (bilinear, ``align_corners=False``) and
     ``targets`` binary; on logits this takes the factorised evaluation
-    (:func:`~sptseg_lib.ssim.ssim_sum_of_upsampled`, same value, about half the cost).
+    (:func:`~sptseg_lib.ssim.ssim_sum_of_upsampled`, same value, less than half the cost).
     """
     if on == "logits" and low_res is not None:
         return ssim_sum_of_upsampled(low_res, x, targets, valid, window_size, sigma, C1, C2)
@@ -322,7 +322,7 @@ class SegmentationCriterion:
         ssim_factorised: evaluate SSIM on logits through the token grid the logits are upsampled from
             (:func:`~sptseg_lib.ssim.ssim_sum_of_upsampled`); False: the textbook evaluation on the
             upsampled maps (:func:`~sptseg_lib.ssim.ssim_map`). Same value and gradient; True is about
-            twice as fast.
+            more than twice as fast.
     """
 
     def __init__(
