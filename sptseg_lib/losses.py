@@ -321,7 +321,7 @@ class SegmentationCriterion:
         focal_alpha, focal_gamma: focal parameters (0.25, 2).
         ssim_factorised: evaluate SSIM on logits through the token grid the logits are upsampled from
             (:func:`~sptseg_lib.ssim.ssim_sum_of_upsampled`); False: the textbook evaluation on the
-            upsampled maps (:func:`~sptseg_lib.ssim.ssim_map`). Same value and gradient; True is about
+            upsampled maps (:func:`~sptseg_lib.ssim.ssim_map`). Same value and gradient; True is
             more than twice as fast.
     """
 
