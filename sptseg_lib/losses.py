@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from . import ssim
 from .data.splits import IGNORE_INDEX
 from .ssim import ssim_map, ssim_sum_of_upsampled
 
@@ -262,10 +263,10 @@ def dice_loss(
 def ssim_loss(
     x: torch.Tensor,
     targets: torch.Tensor,
-    window_size: int = 11,
-    sigma: float = 1.5,
-    C1: float = 0.01**2,
-    C2: float = 0.03**2,
+    window_size: int = ssim.WINDOW_SIZE,
+    sigma: float = ssim.SIGMA,
+    C1: float = ssim.C1,
+    C2: float = ssim.C2,
     on: SsimOn = "logits",
     chunk_classes: int | None = None,
     valid: torch.Tensor | None = None,
@@ -367,7 +368,9 @@ class SegmentationCriterion:
         low_res = logits if self.ssim_factorised else None
         sums = {
             "focal": lambda: _focal_sum(x, targets, self.focal_alpha, self.focal_gamma, valid),
-            "ssim": lambda: _ssim_sum(x, targets, valid, 11, 1.5, 0.01**2, 0.03**2, self.ssim_on, low_res),
+            "ssim": lambda: _ssim_sum(
+                x, targets, valid, ssim.WINDOW_SIZE, ssim.SIGMA, ssim.C1, ssim.C2, self.ssim_on, low_res
+            ),
             "dice": lambda: _dice_sum(x, targets, present, valid),
         }
         return torch.stack([sums[name]() for name in self.terms])

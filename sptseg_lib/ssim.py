@@ -30,8 +30,15 @@ import functools
 import torch
 import torch.nn.functional as F
 
+WINDOW_SIZE = 11
+SIGMA = 1.5
+C1 = 0.01**2
+C2 = 0.03**2
+"""The reference's SSIM settings (§5.4): an 11x11 Gaussian window with σ = 1.5, and the stabilising
+constants for a data range of 1."""
 
-def gaussian_window_1d(window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+
+def gaussian_window_1d(window_size: int = WINDOW_SIZE, sigma: float = SIGMA) -> torch.Tensor:
     """The normalised 1-D Gaussian ``g`` (float64); the SSIM window is its outer product ``g gᵀ``."""
     coords = torch.arange(window_size, dtype=torch.float64) - (window_size // 2)
     g = torch.exp(-(coords**2) / (2 * sigma**2))
@@ -57,10 +64,10 @@ def _smooth(maps: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 def ssim_map(
     x: torch.Tensor,
     y: torch.Tensor,
-    window_size: int = 11,
-    sigma: float = 1.5,
-    C1: float = 0.01**2,
-    C2: float = 0.03**2,
+    window_size: int = WINDOW_SIZE,
+    sigma: float = SIGMA,
+    C1: float = C1,
+    C2: float = C2,
 ) -> torch.Tensor:
     """The local SSIM index of every pixel of every channel (the textbook evaluation).
 
@@ -249,10 +256,10 @@ def ssim_sum_of_upsampled(
     x: torch.Tensor,
     targets: torch.Tensor,
     valid: torch.Tensor | None = None,
-    window_size: int = 11,
-    sigma: float = 1.5,
-    C1: float = 0.01**2,
-    C2: float = 0.03**2,
+    window_size: int = WINDOW_SIZE,
+    sigma: float = SIGMA,
+    C1: float = C1,
+    C2: float = C2,
 ) -> torch.Tensor:
     """``Σ SSIM(x, targets)`` over all (or the valid) positions for ``x`` = upsampled ``z``, factorised.
 
@@ -282,4 +289,4 @@ def ssim_sum_of_upsampled(
     return _SsimSum.apply(x, mu_x, e_xx, targets.to(x.dtype), weight, g, C1, C2, torch.is_grad_enabled())
 
 
-__all__ = ["gaussian_window_1d", "ssim_map", "ssim_sum_of_upsampled"]
+__all__ = ["C1", "C2", "SIGMA", "WINDOW_SIZE", "gaussian_window_1d", "ssim_map", "ssim_sum_of_upsampled"]
