@@ -14,6 +14,9 @@ ZegCLIP's own focal + dice loss on its row) differs.
 * Table 3: the SPT depth, paper layer ranges mapped onto the 4-block tiny ViT (``config.tiny_blocks``).
 * Table 4: decoder layers 1, 3, 5.
 
+The rows, their labels (the paper's, so that the paper's numbers can be looked up by label) and the
+tables' subjects come from :mod:`sptseg_lib.ablations`; Table 3's labels add the tiny blocks.
+
 Identical configurations (SPT-SEG = depth 1-2 = 3 decoder layers) are trained once and shared. Each run
 writes ``<out>/<preset>/seed<k>/result.json``; a rerun skips runs that already have one, so an interrupted
 script continues where it stopped. ``--jobs`` runs train at the same time (one per core, each with
@@ -46,9 +49,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sptseg_lib import ablations  # noqa: E402
 from sptseg_lib.baselines import BASELINES, evaluate_baseline  # noqa: E402
 from sptseg_lib.clip_loading import get_tokenizer, load_clip  # noqa: E402
-from sptseg_lib.config import ExperimentConfig, experiment_preset  # noqa: E402
+from sptseg_lib.config import TINY_CLIP_DEPTH, ExperimentConfig, experiment_preset  # noqa: E402
 from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset  # noqa: E402
 from sptseg_lib.evaluate import evaluate  # noqa: E402
 from sptseg_lib.train import Trainer  # noqa: E402
@@ -56,48 +60,43 @@ from sptseg_lib.train import Trainer  # noqa: E402
 METRICS = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU")
 HEADERS = ("pAcc", "mIoU(S)", "mIoU(U)", "hIoU")
 
-TABLES: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "table1": (
-        "Table 1 (miniature): zero-shot segmentation on the shapes world, inductive",
-        [
-            ("Training-free: final tokens (ln_post + proj)", "baseline:final"),
-            ("Training-free: MaskCLIP value path", "baseline:maskclip"),
-            ("ZegCLIP", "shapes-zegclip"),
-            ("SPT-SEG", "shapes-sptseg"),
-        ],
-    ),
-    "table2": (
-        "Table 2 (miniature): ablation of the spectral prompt (SPT) and the spectral guided decoder (SGD)",
-        [
-            ("ZegCLIP (baseline)", "shapes-zegclip"),
-            ("+ SPT", "shapes-spt"),
-            ("+ SGD", "shapes-sgd"),
-            ("+ SPT + SGD (SPT-SEG)", "shapes-sptseg"),
-        ],
-    ),
-    "table3": (
-        "Table 3 (miniature): SPT depth; paper layers (of 12) -> tiny ViT blocks (of 4, 0-based)",
-        [
-            ("layers 1-2 -> block 0 (default)", "shapes-sptseg-depth1-2"),
-            ("layers 1-6 -> blocks 0-1", "shapes-sptseg-depth1-6"),
-            ("layers 6-12 -> blocks 1-3", "shapes-sptseg-depth6-12"),
-            ("layers 11-12 -> block 3", "shapes-sptseg-depth11-12"),
-            ("layers 1-12 -> blocks 0-3", "shapes-sptseg-depth1-12"),
-        ],
-    ),
-    "table4": (
-        "Table 4 (miniature): number of decoder layers",
-        [
-            ("1 layer", "shapes-sptseg-dec1"),
-            ("3 layers (default)", "shapes-sptseg-dec3"),
-            ("5 layers", "shapes-sptseg-dec5"),
-        ],
-    ),
-}
-FULLY_ROWS = [
-    ("ZegCLIP, fully supervised", "shapes-zegclip-fully"),
-    ("SPT-SEG, fully supervised", "shapes-sptseg-fully"),
-]
+TINY_NOTES = {"table3": f" mapped onto tiny ViT blocks (of {TINY_CLIP_DEPTH}, 0-based)"}
+"""What a miniature table's title adds to the paper's (:data:`sptseg_lib.ablations.TABLES`)."""
+
+
+def miniature_label(table: str, label: str, preset: str) -> str:
+    """The paper's row label (:func:`sptseg_lib.ablations.row_label`: Table 3 with the tiny blocks), marked
+    ``default`` in Tables 3-4 where the row is SPT-SEG itself, and ``fully supervised`` where it is."""
+    shown = ablations.row_label(table, label, preset)
+    exp = experiment_preset(preset)
+    notes = []
+    if table in ("table3", "table4") and exp.model == experiment_preset("shapes-sptseg").model:
+        notes.append("default")
+    if exp.train.setting == "fully":
+        notes.append("fully supervised")
+    if not notes:
+        return shown
+    if shown != label:  # "layers 1-2 (tiny block 0)" -> "layers 1-2 (tiny block 0, default)"
+        return f"{shown[:-1]}, {', '.join(notes)})"
+    return f"{shown} ({', '.join(notes)})"
+
+
+def miniature_tables() -> tuple[dict[str, tuple[str, list[tuple[str, str]]]], list[tuple[str, str]]]:
+    """``(tables, fully_rows)``: each table's title and ``(label, preset)`` rows for the shapes world, from
+    :mod:`sptseg_lib.ablations`; Table 1 starts with the training-free rows (``baseline:<kind>``)."""
+    tables = {}
+    for key, table in ablations.TABLES.items():
+        title = f"Table {table.number} (miniature, shapes world): {table.subject}{TINY_NOTES.get(key, '')}"
+        rows = [(miniature_label(key, label, p), p) for label, p in ablations.table_rows(key, "shapes")]
+        if key == "table1":
+            rows = [(label, f"baseline:{kind}") for label, kind in ablations.TRAINING_FREE_ROWS] + rows
+        tables[key] = (title, rows)
+    inductive = ablations.table_rows("table1", "shapes")
+    fully = ablations.table_rows("table1", "shapes", fully=True)[len(inductive) :]
+    return tables, [(miniature_label("table1", label, p), p) for label, p in fully]
+
+
+TABLES, FULLY_ROWS = miniature_tables()
 
 
 def run_experiment(preset: str, args: argparse.Namespace, seed: int) -> ExperimentConfig:

@@ -11,17 +11,24 @@ Several processes or machines: ``torchrun --nproc-per-node 4 -m sptseg_lib train
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .checkpoint import CheckpointError
-from .config import EXPERIMENT_PRESETS, ExperimentConfig, experiment_preset, load_experiment_json
-from .train import TrainingError
+import torch.distributed as dist
 
-RUNS_ENV_VAR = "SPTSEG_RUNS"
+from .checkpoint import CheckpointError, latest_checkpoint
+from .clip_loading import PretrainedWeightsError
+from .config import EXPERIMENT_PRESETS, ExperimentConfig, experiment_preset, load_experiment_json
+from .data import prepare
+from .data.factory import build_dataset
+from .data.paths import DataError
+from .evaluate import evaluate, evaluate_checkpoint, report_paths
+from .metrics import metrics_table
+from .predict import predict_image
+from .runs import RUNS_ENV_VAR, runs_dir
+from .train import Trainer, TrainingError
 
 _EPILOG = """examples:
   python -m sptseg_lib presets
@@ -52,7 +59,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--preset", help="experiment preset name (see `python -m sptseg_lib presets`)")
     src.add_argument("--config", type=Path, help="an experiment JSON (e.g. a run's config.json)")
     p.add_argument("--data", help="data root (default: $SPTSEG_DATA)")
-    p.add_argument("--out", type=Path, help=f"run folder (default: ${RUNS_ENV_VAR}/<preset>)")
+    p.add_argument(
+        "--out", type=Path, help=f"run folder (default: <runs>/<preset>, runs = ${RUNS_ENV_VAR} or ./runs)"
+    )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
     )
@@ -173,18 +182,11 @@ def _experiment(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def _out_dir(args: argparse.Namespace, exp: ExperimentConfig) -> Path:
-    if args.out is not None:
-        return args.out
-    if os.environ.get(RUNS_ENV_VAR):
-        return Path(os.environ[RUNS_ENV_VAR]) / exp.name
-    raise ValueError(
-        f"no output folder: pass --out, or set {RUNS_ENV_VAR} (runs go to ${RUNS_ENV_VAR}/<preset>)"
-    )
+    """``--out``, else ``<runs>/<preset>`` (:func:`sptseg_lib.runs.runs_dir`)."""
+    return args.out if args.out is not None else runs_dir(exp.name, create=False)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import Trainer
-
     exp = _experiment(args)
     out = _out_dir(args, exp)
     trainer = Trainer(exp, out, resume=args.resume, device=args.device, progress=not args.no_progress)
@@ -195,9 +197,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if trainer.dist.is_main:
             print(f"{out}: step {trainer.step}, loss {record.get('loss', float('nan')):.4f}")
     if args.evaluate:
-        from .checkpoint import latest_checkpoint
-        from .evaluate import evaluate_checkpoint
-
         ckpt = latest_checkpoint(out)
         report = evaluate_checkpoint(
             ckpt, model=trainer.model, device=trainer.device, progress=not args.no_progress
@@ -213,8 +212,6 @@ def _print_metrics(report: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_checkpoint, report_paths
-
     report = evaluate_checkpoint(
         args.checkpoint,
         data_root=args.data,
@@ -229,8 +226,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .evaluate import predict_image
-
     names = [c.strip() for c in args.classes.split(",") if c.strip()]
     label_path, overlay_path, shares = predict_image(
         args.checkpoint, args.image, names, args.out, device=args.device
@@ -242,8 +237,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .data import prepare
-
     common = dict(strict=not args.no_strict, overwrite=args.overwrite, workers=args.workers)
     if args.dataset == "voc":
         if not args.sbd_root:
@@ -262,13 +255,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
-    from .metrics import metrics_table
-    from .train import Trainer, build_dataset
-
-    preset = experiment_preset("shapes-sptseg")
-    warmup = round(preset.train.warmup_iters * args.iterations / preset.train.iterations)
-    exp = preset.with_overrides({"train.iterations": args.iterations, "train.warmup_iters": warmup})
+    exp = experiment_preset("shapes-sptseg").shortened(args.iterations)
     out = args.out or Path(tempfile.mkdtemp(prefix="sptseg-demo-"))
     trainer = Trainer(exp, out, device="cpu")
     counts = trainer.model.parameter_counts()
@@ -291,18 +278,16 @@ COMMANDS = {
 }
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from .data.paths import DataError
-
-    errors: list[type[BaseException]] = [KeyError, ValueError, FileNotFoundError, DataError]
-    errors += [CheckpointError, TrainingError]
-    try:
-        from .clip_loading import PretrainedWeightsError
-
-        errors.append(PretrainedWeightsError)
-    except ImportError:
-        pass
-    return tuple(errors)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    KeyError,
+    ValueError,
+    FileNotFoundError,
+    DataError,
+    CheckpointError,
+    TrainingError,
+    PretrainedWeightsError,
+)
+"""What bad input raises: printed as one ``error: ...`` line, exit status 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -310,13 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except _user_errors() as err:
+    except USER_ERRORS as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"error: {message}", file=sys.stderr)
         return 2
     finally:
-        import torch.distributed as dist
-
         if dist.is_initialized():  # a torchrun job: leave the process group cleanly
             dist.destroy_process_group()
 

@@ -1,4 +1,4 @@
-"""Two training-free zero-shot segmenters: the floor a trained SPT-SEG must clear (issue 6).
+"""Two training-free zero-shot segmenters: the floor a trained SPT-SEG must clear.
 
 Both read dense per-patch features out of the frozen CLIP image encoder, project them into the joint
 image-text space and label each patch with the class name whose text embedding is most similar (cosine),
@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .data.splits import ZeroShotSplit
+from .evaluate import evaluate
 from .text import embed_class_names, get_templates
 
 BaselineKind = Literal["final", "maskclip"]
@@ -122,11 +123,10 @@ class TrainingFreeSegmenter(nn.Module):
         return embed_class_names(self.clip, self.tokenizer, class_names, self.templates)
 
     @torch.no_grad()
-    def predict(
-        self, images: torch.Tensor, text: torch.Tensor, seen_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Cosine similarities ``(B, C, H, W)`` resized to the image; ``seen_mask`` is ignored (no penalty:
-        a training-free model has no seen-class bias)."""
+    def predict(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Cosine similarities ``(B, C, H, W)`` resized to the image. The config has no ``seen_penalty``,
+        so :class:`~sptseg_lib.inference.Predictor` applies none: a training-free model has no seen-class
+        bias to correct."""
         feats = F.normalize(dense_features(self.clip, images, self.kind), dim=1)  # (B, D, P, P)
         scores = torch.einsum("bdhw,cd->bchw", feats, F.normalize(text.to(feats.dtype), dim=-1))
         return F.interpolate(scores, size=images.shape[-2:], mode="bilinear", align_corners=False)
@@ -147,8 +147,6 @@ def evaluate_baseline(
     Whole-image inference at the CLIP's input size, every class name given, argmax over classes: the
     protocol of :func:`sptseg_lib.evaluate.evaluate`.
     """
-    from .evaluate import evaluate
-
     segmenter = TrainingFreeSegmenter(clip, tokenizer, kind)
     device = next(clip.parameters()).device
     return evaluate(segmenter, dataset, split, mode="whole", device=device, progress=progress, limit=limit)

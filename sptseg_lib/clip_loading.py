@@ -1,6 +1,6 @@
 """Creating the frozen CLIP model with open_clip, from a hub tag, a local checkpoint or random weights.
 
-SPT-SEG (like ZegCLIP) starts from OpenAI's CLIP ViT-B/16 (reference-code.md §0: ``ViT-B-16.pt``).
+SPT-SEG (like ZegCLIP) starts from OpenAI's CLIP ViT-B/16 (docs/reference.md §0: ``ViT-B-16.pt``).
 :func:`load_clip` accepts the weights in every form they come in and hands the real work to open_clip
 (``open_clip.create_model`` / ``load_checkpoint`` / ``download_pretrained``):
 
@@ -37,7 +37,25 @@ PROJECT_WEIGHTS_PREFIX = "project:"
 folder (``project:tiny_clip/sptseg-tiny-clip.pt``). Unlike an absolute path it reads the same in every
 checkout, so the configs stored in checkpoints that name it stay valid when the checkout moves."""
 
+TINY_CLIP_NAME = "sptseg-tiny-clip"
+"""The open_clip config of the project's tiny CLIP (``model_configs/sptseg-tiny-clip.json``: 64-px images,
+a 4-block width-128 ViT with 8-px patches, an 8 x 8 token grid), the miniature's stand-in for ViT-B/16."""
+TINY_CLIP_WEIGHTS = f"{PROJECT_WEIGHTS_PREFIX}tiny_clip/{TINY_CLIP_NAME}.pt"
+"""The shipped tiny CLIP's weights (``data/tiny_clip/``), as the ``pretrained`` value the miniature presets
+store: relative to the project's ``data/`` folder, so that it reads the same in every checkout."""
+
 open_clip.add_model_config(MODEL_CONFIG_DIR)
+
+
+def tiny_clip_weights() -> Path | None:
+    """The file :data:`TINY_CLIP_WEIGHTS` names, or ``None`` when it is absent (an installed package)."""
+    path = PROJECT_DATA_DIR / TINY_CLIP_WEIGHTS.removeprefix(PROJECT_WEIGHTS_PREFIX)
+    return path if path.is_file() else None
+
+
+def build_tiny_clip() -> open_clip.CLIP:
+    """A randomly initialised tiny CLIP (what ``python -m sptseg_lib.tools.pretrain_tiny_clip`` trains)."""
+    return open_clip.create_model(TINY_CLIP_NAME)
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -178,11 +196,17 @@ def get_tokenizer(model_name: str = "ViT-B-16"):
 
 __all__ = [
     "MODEL_CONFIG_DIR",
+    "PROJECT_DATA_DIR",
+    "PROJECT_WEIGHTS_PREFIX",
+    "TINY_CLIP_NAME",
+    "TINY_CLIP_WEIGHTS",
     "WEIGHTS_ENV_VAR",
     "PretrainedWeightsError",
+    "build_tiny_clip",
     "default_quick_gelu",
     "get_tokenizer",
     "is_torchscript_archive",
     "load_clip",
     "resolve_checkpoint",
+    "tiny_clip_weights",
 ]

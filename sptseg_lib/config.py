@@ -2,7 +2,7 @@
 
 A preset name resolves to a :class:`ModelConfig` (and, in the training engine, to a full experiment).
 Every departure of the reference code from the paper is a field here, with the reference behaviour as
-the default and the alternative documented next to it (see ``../shared/reference/reference-code.md``).
+the default and the alternative documented next to it (see ``docs/reference.md``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from .clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS
 
 SptGridMode = Literal["error", "interpolate"]
 
@@ -31,7 +33,7 @@ class ModelConfig:
     image_size: int = 512
     """Training crop / sliding-window size in pixels; sets the token grid the spectral filter is built for."""
 
-    # --- deep visual prompt tuning (reference 2.1) -----------------------------------------
+    # --- deep visual prompt tuning (docs/reference.md §2.1) ---------------------------------
     prompt_tokens: int = 10
     """Learnable prompt tokens per layer: 10 for VOC, 100 for COCO-Stuff. 0 disables VPT."""
     prompt_dropout: float = 0.1
@@ -39,7 +41,7 @@ class ModelConfig:
     """Reference quirk: the class token entering ``ln_pre`` is ``2*class_embedding + pos[0]``
     (OpenAI CLIP: ``class_embedding + pos[0]``). ``False`` gives CLIP's own class token."""
 
-    # --- spectral prompt tuning (eq. 1-3, reference 1) --------------------------------------
+    # --- spectral prompt tuning (eq. 1-3, docs/reference.md §1) -------------------------------
     spt: bool = True
     spt_layers: tuple[int, ...] = (0, 1)
     """0-based indices of the transformer blocks whose *input* patch tokens get S added.
@@ -51,7 +53,7 @@ class ModelConfig:
     """A token grid the filter was not built for: ``error`` (reference: 32x32 only) or ``interpolate``
     (the filter's real and imaginary parts are resized bilinearly over the frequency grid)."""
 
-    # --- decoder (eq. 7-9, reference 3) ------------------------------------------------------
+    # --- decoder (eq. 7-9, docs/reference.md §3) -----------------------------------------------
     sgd: bool = True
     """Spectral Guided Decoder layers (HiLo + gate) instead of ZegCLIP's cross-attention layers."""
     decoder_layers: int = 3
@@ -120,12 +122,8 @@ def _register_family(dataset: str, base: ModelConfig) -> None:
 _register_family("voc", _VOC)
 _register_family("coco", _COCO)
 
-# --- the miniature: the shipped tiny CLIP on the project's shapes world (issue 6) -----------------
+# --- the miniature: the shipped tiny CLIP on the project's shapes world ---------------------------
 
-TINY_CLIP_WEIGHTS = "project:tiny_clip/sptseg-tiny-clip.pt"
-"""The shipped tiny CLIP (``data/tiny_clip/``), named relative to the project's ``data/`` folder
-(``clip_loading.PROJECT_WEIGHTS_PREFIX``): a miniature preset works from any working directory, and a
-checkpoint made in one checkout is the same experiment in another (an absolute path would differ)."""
 TINY_CLIP_DEPTH = 4
 """Transformer blocks of the tiny CLIP's ViT (``model_configs/sptseg-tiny-clip.json``); ViT-B/16 has 12."""
 PAPER_DEPTH = 12
@@ -144,7 +142,7 @@ def tiny_blocks(first: int, last: int, depth: int = TINY_CLIP_DEPTH) -> tuple[in
 
 
 _SHAPES = ModelConfig(
-    clip_model="sptseg-tiny-clip",
+    clip_model=TINY_CLIP_NAME,
     pretrained=TINY_CLIP_WEIGHTS,
     image_size=64,
     prompt_tokens=10,
@@ -227,7 +225,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation recipe (reference-code.md 2.2 and 6.1) and the runtime knobs.
+    """The optimisation recipe (docs/reference.md §2.2 and §6.1) and the runtime knobs.
 
     Fields named in :data:`RUNTIME_FIELDS` may differ when a run is resumed (other hardware, other
     number of processes); every other field must match the checkpoint exactly.
@@ -242,7 +240,7 @@ class TrainConfig:
     micro_batch: int | None = None
     """Images per process per forward; ``None`` = ``batch_size / world_size`` (no accumulation)."""
     lr: float = 2e-4
-    """Reference: lr 2e-5 with lr_mult 10 on every trainable group = 2e-4 (reference-code.md 2.2)."""
+    """Reference: lr 2e-5 with lr_mult 10 on every trainable group = 2e-4 (docs/reference.md §2.2)."""
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_iters: int = 1500
@@ -348,6 +346,27 @@ class ExperimentConfig:
                 )
         return ExperimentConfig.from_dict(d)
 
+    def shortened(self, iterations: int) -> ExperimentConfig:
+        """The same recipe compressed to ``iterations`` (a demo, a notebook's smoke run, a study's budget).
+
+        The warm-up keeps its share of the schedule (``round(warmup_iters * iterations / preset's)``), a
+        checkpoint is written at least at the end, and about 20 log records cover the run. The poly decay
+        follows from ``train.iterations`` itself. ``iterations`` equal to the preset's returns it unchanged.
+        """
+        t = self.train
+        if iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        if iterations == t.iterations:
+            return self
+        return self.with_overrides(
+            {
+                "train.iterations": iterations,
+                "train.warmup_iters": round(t.warmup_iters * iterations / t.iterations),
+                "train.checkpoint_every": min(iterations, t.checkpoint_every),
+                "train.log_every": max(1, min(t.log_every, iterations // 20)),
+            }
+        )
+
 
 def _parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
@@ -408,7 +427,7 @@ _COCO_SCHEDULES = {
 _ZEGCLIP_LOSS = {"focal_weight": 100.0, "dice_weight": 1.0, "ssim_weight": 0.0}
 """ZegCLIP's own loss (100 focal + 1 dice): its rows are the ZegCLIP numbers (Tables 1, 2)."""
 _SPT_LOSS = {"focal_weight": 100.0, "dice_weight": 0.0, "ssim_weight": 1.0}
-"""SPT-SEG's loss, eq. 10: alpha focal + beta SSIM, with ZegCLIP's weights (reference-code.md 5.4-5.5)."""
+"""SPT-SEG's loss, eq. 10: alpha focal + beta SSIM, with ZegCLIP's weights (docs/reference.md §5.4-5.5)."""
 
 EXPERIMENT_PRESETS: dict[str, ExperimentConfig] = {}
 

@@ -1,5 +1,5 @@
 """The mask decoders: relationship descriptor (eq. 8), Spectral Guided Decode layer (eq. 7, 9 with
-HiLo eq. 4-6) and the ZegCLIP baseline layer it replaces (reference-code.md §3.1-3.2).
+HiLo eq. 4-6) and the ZegCLIP baseline layer it replaces (docs/reference.md §3.1-3.2).
 
 Inputs of :class:`MaskDecoder` (``dim`` = CLIP embedding width, 512 for ViT-B/16):
 
@@ -34,7 +34,7 @@ mask-only loss leaves those parameters without gradient: distributed training mu
 parameters (as the reference does) or freeze them.
 
 Initialisation: PyTorch defaults throughout (the reference's head never calls its trunc-normal
-``init_weights``, reference-code.md §3.1), except ``xi ~ N(0, 1)`` and ``P = I`` of the gate (eq. 7).
+``init_weights``, docs/reference.md §3.1), except ``xi ~ N(0, 1)`` and ``P = I`` of the gate (eq. 7).
 Layers are deep copies of one another, so all layers start from the same values (as the reference's
 ``_get_clones``) and then train independently.
 """
@@ -89,7 +89,7 @@ class _QueryFFN(nn.Module):
 
 
 class ZegCLIPDecoderLayer(nn.Module):
-    """ZegCLIP's decoder layer (reference-code.md §3.1): class queries cross-attend to pixel tokens.
+    """ZegCLIP's decoder layer (docs/reference.md §3.1): class queries cross-attend to pixel tokens.
 
     Per head ``h`` (``heads`` heads of width ``hd = dim // heads``)::
 
@@ -138,7 +138,7 @@ class SpectralGate(nn.Module):
 
     ``sim(z_i, xi) = clamp(cos(z_i, xi), 0, 1)`` for every token ``i`` (a scalar per token), and
     ``z_hat_i = (sim_i * z_i) @ P``. ``xi`` ``(dim,)`` is initialised ``N(0, 1)``, ``P`` ``(dim, dim)`` as
-    the identity (reference-code.md §3.2).
+    the identity (docs/reference.md §3.2).
     """
 
     def __init__(self, dim: int) -> None:
@@ -156,7 +156,7 @@ class SpectralGate(nn.Module):
 
 
 class SpectralGuidedDecoderLayer(nn.Module):
-    """SPT's Spectral Guided Decode layer (eq. 4-9, reference-code.md §3.2).
+    """SPT's Spectral Guided Decode layer (eq. 4-9, docs/reference.md §3.2).
 
     From the pixel memory ``x (B, N, dim)`` and the class queries ``t_hat (B, C, dim)``::
 

@@ -1,4 +1,4 @@
-"""The prompted, spectrally-prompted CLIP image encoder (eq. 1-3; reference-code.md §1.3 and §2.1).
+"""The prompted, spectrally-prompted CLIP image encoder (eq. 1-3; docs/reference.md §1.3 and §2.1).
 
 One image ``(B, 3, H, W)`` becomes a token grid ``h x w = H/p x W/p`` (patch ``p``). The sequence entering
 block ``l`` is ``[g^l | V^l | H^l]``: the class token, ``M`` fresh deep prompts (VPT-deep) and the
@@ -30,7 +30,7 @@ def interpolate_pos_embed(
     """Resize CLIP's positional embedding ``(1 + h0*w0, C)`` to ``(1 + h*w, C)``.
 
     The class slot is kept; the patch part is resized bilinearly (``align_corners=False``) as a
-    ``C``-channel ``h0 x w0`` image, like the reference (reference-code.md §2.1). Exact identity when
+    ``C``-channel ``h0 x w0`` image, like the reference (docs/reference.md §2.1). Exact identity when
     ``dst_grid == src_grid``.
     """
     h0, w0 = src_grid
@@ -141,7 +141,7 @@ class PromptedCLIPEncoder(nn.Module):
         """Patch embedding + positions + ``ln_pre``: class token ``(B, 1, C)``, patches ``(B, h*w, C)``, grid.
 
         The class token entering ``ln_pre`` is ``class_embedding + pos[0]``, or with ``cls_token_quirk``
-        the reference's ``2 * class_embedding + pos[0]`` (reference-code.md §2.1).
+        the reference's ``2 * class_embedding + pos[0]`` (docs/reference.md §2.1).
         """
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
@@ -193,4 +193,28 @@ class PromptedCLIPEncoder(nn.Module):
         return F.normalize(g, dim=-1), F.normalize(dense, dim=1)
 
 
-__all__ = ["PromptedCLIPEncoder", "interpolate_pos_embed"]
+@torch.no_grad()
+def block_tokens(
+    encoder: PromptedCLIPEncoder, images: torch.Tensor
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The patch tokens entering every block and leaving the last, and the class tokens.
+
+    Returns:
+        ``tokens``: a list of ``num_blocks + 1`` tensors ``(B, h, w, C)`` (index ``l`` = input of block
+        ``l``; the last = output of the last block, before ``ln_post``), and the class tokens
+        ``(num_blocks + 1, B, C)``.
+    """
+    cls, patches, grid = encoder.embed(images)
+    x = torch.cat([cls, patches], dim=1)
+    blocks = encoder.visual.transformer.resblocks
+    batch_first = getattr(encoder.visual.transformer, "batch_first", True)
+    tokens, classes = [], []
+    for i in range(len(blocks) + 1):
+        tokens.append(x[:, 1:].reshape(x.shape[0], grid[0], grid[1], -1))
+        classes.append(x[:, 0])
+        if i < len(blocks):
+            x = blocks[i](x) if batch_first else blocks[i](x.transpose(0, 1)).transpose(0, 1)
+    return tokens, torch.stack(classes)
+
+
+__all__ = ["PromptedCLIPEncoder", "block_tokens", "interpolate_pos_embed"]

@@ -22,7 +22,7 @@ multiple of ``ws``; both branches run on the padded map (Lo-Fi queries include t
 the pooled keys include the zeros) and both outputs are cropped back before the concatenation. This is
 LITv2's segmentation variant, which the SPT code uses with ``ws = 3`` on a 32x32 grid (padded to 33).
 
-Switches against the reference (reference-code.md §3.2, §4):
+Switches against the reference (docs/reference.md §3.2, §4):
 ``hifi_projection=True`` applies LITv2's ``h_proj`` to the Hi-Fi output; the SPT code defines it but
 never applies it, so ``hifi_projection=False`` reproduces SPT and does not create the parameter.
 LITv2's ``attn_drop`` / ``proj_drop`` arguments are accepted there but never used, so they are not
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -72,6 +73,38 @@ class HiLoAttentionMaps(NamedTuple):
     lofi: torch.Tensor | None
     padded_grid: tuple[int, int]
     pooled_grid: tuple[int, int]
+
+
+def hilo_query_maps(
+    maps: HiLoAttentionMaps, grid: tuple[int, int], query: tuple[int, int], head: int = 0, batch: int = 0
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Where the token at ``query = (row, col)`` of the ``(h, w)`` grid looks, in both branches (eq. 4-5).
+
+    Reads one query's row of :class:`HiLoAttentionMaps` (of image ``batch``, branch head ``head``) and lays
+    it out on the grid. Returns ``(hifi, lofi)``, each an ``(h, w)`` array of attention weights (``None``
+    for a branch without heads): the Hi-Fi map is non-zero only inside the query's ``ws x ws`` window; the
+    Lo-Fi map gives every cell the weight of the pooled key that averages it. Padding is cut off.
+    """
+    h, w = grid
+    r, c = query
+    hp, wp = maps.padded_grid
+    gh, gw = maps.pooled_grid
+    hifi = lofi = None
+    if maps.hifi is not None:
+        ws = hp // maps.hifi.shape[2]
+        top, left = r // ws * ws, c // ws * ws
+        window = _as_numpy(maps.hifi[batch, head, r // ws, c // ws, (r % ws) * ws + (c % ws)]).reshape(ws, ws)
+        full = np.zeros((hp, wp))
+        full[top : top + ws, left : left + ws] = window
+        hifi = full[:h, :w]
+    if maps.lofi is not None:
+        row = _as_numpy(maps.lofi[batch, head, r * wp + c]).reshape(gh, gw)
+        lofi = np.kron(row, np.ones((hp // gh, wp // gw)))[:h, :w]
+    return hifi, lofi
+
+
+def _as_numpy(x: torch.Tensor) -> np.ndarray:
+    return torch.as_tensor(x).detach().cpu().numpy()
 
 
 class HiLoAttention(nn.Module):

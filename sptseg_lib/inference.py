@@ -1,23 +1,36 @@
-"""Test-time inference: whole-image and sliding-window, the test resize and the seen-class penalty.
+"""Test-time inference: one :class:`Predictor` owns the pipeline from an image to per-class scores.
 
-The reference test protocol (reference-code.md §3.1, §6.1, §6.3):
+The reference test protocol (docs/reference.md §3.1, §6.1, §6.3), step by step:
 
-1. resize the image so that its short side is 512, keeping the ratio (:func:`resize_short_side`);
-2. per-class sigmoid scores, seen classes lowered by 0.1 in the inductive setting
-   (:func:`apply_seen_penalty`);
-3. sliding window, 512x512 crops with stride 426, overlapping scores averaged (:func:`slide_inference`);
-4. resize the scores back to the original size and take the argmax.
+1. resize the image so that its short side is the crop size (512), keeping the ratio (the test transform
+   of :mod:`sptseg_lib.data.transforms`, which the data sets apply to their test items);
+2. zero-pad every window (or the whole image) to the model's input size and a multiple of the patch size
+   (:func:`padded_scores`);
+3. per-class sigmoid scores (``model.predict``), sliding 512 windows at stride 426 with overlapping scores
+   averaged (:func:`slide_inference`) or one whole-image pass (:func:`whole_inference`), as the experiment's
+   ``data.test_mode`` says;
+4. in the inductive setting, the seen classes' scores lowered by ``model.config.seen_penalty`` (0.1;
+   :func:`apply_seen_penalty`), so that classes never trained on can win the argmax;
+5. the scores resized back to the label's (or the original image's) size, then the argmax.
 
-Steps 2 and 3 commute: the penalty is a per-class constant, and both the bilinear resize and the
-averaging of overlaps are convex combinations, which shift a constant through unchanged.
+Steps 3 and 4 commute: the penalty is a per-class constant, and both the bilinear resize and the averaging
+of overlaps are convex combinations, which shift a constant through unchanged. :func:`evaluate.evaluate
+<sptseg_lib.evaluate.evaluate>`, ``python -m sptseg_lib predict``, the training-free baselines and the
+notebooks all go through :class:`Predictor`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from .config import ExperimentConfig
+from .data.splits import ZeroShotSplit
+from .data.transforms import build_test_transform
 
 PredictFn = Callable[[torch.Tensor], torch.Tensor]
 """Maps images ``(N, 3, h, w)`` to per-class scores ``(N, C, h', w')`` (any resolution)."""
@@ -28,7 +41,7 @@ def _check_images(images: torch.Tensor) -> None:
         raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
 
 
-def _predict_at(predict_fn: PredictFn, images: torch.Tensor) -> torch.Tensor:
+def resized_scores(predict_fn: PredictFn, images: torch.Tensor) -> torch.Tensor:
     """``predict_fn(images)`` resized bilinearly (align_corners=False) to the images' size if needed."""
     scores = predict_fn(images)
     if scores.dim() != 4 or scores.shape[0] != images.shape[0]:
@@ -52,7 +65,7 @@ def whole_inference(predict_fn: PredictFn, images: torch.Tensor) -> torch.Tensor
         ``(B, C, H, W)`` scores (resized bilinearly when the model's output is smaller).
     """
     _check_images(images)
-    return _predict_at(predict_fn, images)
+    return resized_scores(predict_fn, images)
 
 
 def slide_windows(
@@ -88,7 +101,7 @@ def slide_inference(
     stride: int = 426,
     crops_per_batch: int = 1,
 ) -> torch.Tensor:
-    """Sliding-window inference with mmseg's semantics (reference 6.1: crop 512, stride 426).
+    """Sliding-window inference with mmseg's semantics (docs/reference.md §6.1: crop 512, stride 426).
 
     Every window of :func:`slide_windows` is predicted (scores resized to the window if the model
     returns a lower resolution), the scores are added into place, and each pixel is divided by the
@@ -114,7 +127,7 @@ def slide_inference(
     for start in range(0, len(windows), crops_per_batch):
         group = windows[start : start + crops_per_batch]
         crops = torch.cat([images[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in group])
-        scores = _predict_at(predict_fn, crops)
+        scores = resized_scores(predict_fn, crops)
         if total is None:
             total = scores.new_zeros(b, scores.shape[1], h, w)
         for k, (y1, y2, x1, x2) in enumerate(group):
@@ -123,36 +136,9 @@ def slide_inference(
     return total / count
 
 
-def resize_short_side(image: torch.Tensor, short: int = 512) -> torch.Tensor:
-    """Resize so that the short side is ``short`` pixels, keeping the aspect ratio (the reference test
-    resize: mmseg ``Resize(img_scale=(2048, 512), keep_ratio=True, min_size=512)``).
-
-    The long side becomes ``round(long * short / short_side)``; bilinear, ``align_corners=False``, no
-    antialiasing (as OpenCV's bilinear resize that mmseg uses).
-
-    Args:
-        image: ``(3, H, W)`` or ``(B, 3, H, W)`` float tensor.
-
-    Returns:
-        The resized tensor, same number of dims; the input itself when it already has that size.
-    """
-    if image.dim() not in (3, 4) or not image.dtype.is_floating_point:
-        raise ValueError(
-            f"image must be a float (3, H, W) or (B, 3, H, W) tensor, got {image.dtype} {tuple(image.shape)}"
-        )
-    h, w = image.shape[-2:]
-    scale = short / min(h, w)
-    size = (int(h * scale + 0.5), int(w * scale + 0.5))
-    if size == (h, w):
-        return image
-    batch = image if image.dim() == 4 else image[None]
-    out = F.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=False)
-    return out if image.dim() == 4 else out[0]
-
-
 def apply_seen_penalty(scores: torch.Tensor, seen_mask: torch.Tensor, penalty: float = 0.1) -> torch.Tensor:
-    """Inductive setting: lower the sigmoid scores of the seen classes by ``penalty`` (reference 3.1,
-    6.3), so that unseen classes, never trained on, can win the argmax. Not applied transductively.
+    """Inductive setting: lower the sigmoid scores of the seen classes by ``penalty`` (docs/reference.md
+    §3.1, §6.3), so that unseen classes, never trained on, can win the argmax. Not applied transductively.
 
     Args:
         scores: ``(B, C, H, W)`` sigmoid scores.
@@ -171,10 +157,185 @@ def apply_seen_penalty(scores: torch.Tensor, seen_mask: torch.Tensor, penalty: f
     return scores - shift[None, :, None, None]
 
 
+def padded_scores(model: nn.Module, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """``model.predict(images, text)`` on images zero-padded (bottom, right) to at least the model's
+    ``config.image_size`` and to a multiple of its patch size, with the scores cropped back.
+
+    Windows of the sliding inference are already ``image_size``; this matters for images smaller than a
+    window and for whole-image inference on sizes the patch grid does not divide.
+
+    Args:
+        images: ``(N, 3, h, w)``.
+        text: ``(C, D)`` class embeddings.
+
+    Returns:
+        ``(N, C, h, w)`` scores.
+    """
+    size = int(model.config.image_size)
+    patch = getattr(getattr(getattr(model, "clip", None), "visual", None), "patch_size", 1)
+    patch = int(patch[0] if isinstance(patch, (tuple, list)) else patch)
+    h, w = images.shape[-2:]
+    ph, pw = max(size, -(-h // patch) * patch), max(size, -(-w // patch) * patch)
+    if (ph, pw) != (h, w):
+        images = F.pad(images, (0, pw - w, 0, ph - h))
+    return model.predict(images, text)[..., :h, :w]
+
+
+def seen_mask_for(split: ZeroShotSplit, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``(C,)`` bool, True for the seen classes of ``split``."""
+    mask = torch.zeros(split.num_classes, dtype=torch.bool, device=device)
+    mask[list(split.seen)] = True
+    return mask
+
+
+class Predictor:
+    """Image to per-class scores, the test protocol end to end (the module docstring's steps 1-5).
+
+    In the spirit of segment-anything's ``SamPredictor``: the model and the class names are set once (their
+    text embeddings computed once), then :meth:`scores` takes normalised test images (a data set's items)
+    and :meth:`image_scores` takes a raw RGB image of any size.
+
+    Args:
+        model: an :class:`~sptseg_lib.model.SPTSeg` (or anything with ``predict(images, text)``,
+            ``class_embeddings(names)`` and ``config.image_size``, such as the training-free baselines).
+        class_names: the names, channel ``c`` = ``class_names[c]``.
+        seen: indices of the classes whose scores the inductive penalty lowers (empty: no penalty, as for
+            open-vocabulary prediction or the transductive and fully supervised settings).
+        penalty: subtracted from the seen scores; default ``model.config.seen_penalty`` (0.1), 0 for a
+            model without one.
+        mode: ``"slide"`` (windows of ``crop`` at ``stride``) or ``"whole"`` (one pass).
+        crop, stride: sliding-window geometry in pixels; ``crop`` is also the short side of
+            :meth:`image_scores`' resize.
+        device: where the model runs (default: the model's).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        class_names: Sequence[str],
+        *,
+        seen: Sequence[int] = (),
+        penalty: float | None = None,
+        mode: str = "slide",
+        crop: int = 512,
+        stride: int = 426,
+        device: torch.device | str | None = None,
+    ) -> None:
+        if mode not in ("slide", "whole"):
+            raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")
+        if not class_names:
+            raise ValueError("give at least one class name")
+        self.model = model
+        self.class_names = list(class_names)
+        self.mode, self.crop, self.stride = mode, crop, stride
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        if penalty is None:
+            penalty = float(getattr(model.config, "seen_penalty", 0.0))
+        self.penalty = penalty if seen else 0.0
+        self.seen_mask = torch.zeros(len(self.class_names), dtype=torch.bool, device=self.device)
+        self.seen_mask[list(seen)] = True
+        with torch.no_grad():
+            self.text = model.class_embeddings(self.class_names).to(self.device)
+
+    @classmethod
+    def for_protocol(
+        cls,
+        model: nn.Module,
+        experiment: ExperimentConfig,
+        split: ZeroShotSplit,
+        *,
+        mode: str | None = None,
+        device: torch.device | str | None = None,
+    ) -> Predictor:
+        """The benchmark protocol of ``experiment`` on ``split``: every class name, the seen-class penalty
+        in the inductive setting only, the experiment's inference mode (``mode`` overrides it), crop and
+        stride."""
+        inductive = experiment.train.setting == "inductive"
+        return cls(
+            model,
+            split.class_names,
+            seen=split.seen if inductive else (),
+            mode=mode or experiment.data.test_mode,
+            crop=experiment.data.crop_size,
+            stride=experiment.data.test_stride,
+            device=device,
+        )
+
+    @classmethod
+    def open_vocabulary(
+        cls,
+        model: nn.Module,
+        experiment: ExperimentConfig,
+        class_names: Sequence[str],
+        *,
+        device: torch.device | str | None = None,
+    ) -> Predictor:
+        """Any class names (the user's words), no seen-class penalty, sliding windows of the experiment's
+        crop and stride: a user's image may have any size, and windows always have the model's."""
+        return cls(
+            model,
+            class_names,
+            mode="slide",
+            crop=experiment.data.crop_size,
+            stride=experiment.data.test_stride,
+            device=device,
+        )
+
+    @property
+    def description(self) -> str:
+        """The inference in words, as written into reports."""
+        if self.mode == "slide":
+            return f"slide (crop {self.crop}, stride {self.stride})"
+        return "whole"
+
+    @torch.no_grad()
+    def raw_scores(self, images: torch.Tensor) -> torch.Tensor:
+        """Sigmoid scores ``(B, C, H, W)`` of normalised images ``(B, 3, H, W)``, before the penalty."""
+
+        def predict_fn(x: torch.Tensor) -> torch.Tensor:
+            return padded_scores(self.model, x, self.text)
+
+        images = images.to(self.device)
+        if self.mode == "slide":
+            return slide_inference(predict_fn, images, crop=self.crop, stride=self.stride)
+        return whole_inference(predict_fn, images)
+
+    @torch.no_grad()
+    def scores(self, images: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """The scores whose argmax is the prediction: :meth:`raw_scores`, the penalty, resized to ``size``.
+
+        Args:
+            images: ``(B, 3, H, W)`` normalised (a test item's ``image`` with a batch axis).
+            size: ``(H', W')`` to resize the scores to (the label's size), bilinear; ``None`` keeps
+                ``(H, W)``.
+
+        Returns:
+            ``(B, C, H', W')``.
+        """
+        scores = self.raw_scores(images)
+        if self.penalty:
+            scores = apply_seen_penalty(scores, self.seen_mask, self.penalty)
+        if size is not None and tuple(size) != tuple(scores.shape[-2:]):
+            scores = F.interpolate(scores, size=tuple(size), mode="bilinear", align_corners=False)
+        return scores
+
+    @torch.no_grad()
+    def image_scores(self, image: np.ndarray) -> torch.Tensor:
+        """Scores ``(C, H, W)`` of one RGB image ``(H, W, 3)`` uint8 at its own size: resized so that its
+        short side is ``crop`` (step 1), predicted, resized back."""
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
+        x, _ = build_test_transform(short_side=self.crop)(image, np.zeros(image.shape[:2], np.uint8))
+        return self.scores(x[None], size=image.shape[:2])[0]
+
+
 __all__ = [
     "PredictFn",
+    "Predictor",
     "apply_seen_penalty",
-    "resize_short_side",
+    "padded_scores",
+    "resized_scores",
+    "seen_mask_for",
     "slide_inference",
     "slide_windows",
     "whole_inference",

@@ -1,6 +1,6 @@
 """The training loss, eq. 10 of the paper: ``L = γ · L_focal + σ · L_ssim``.
 
-Everything here works on per-class binary masks (reference-code.md §5):
+Everything here works on per-class binary masks (docs/reference.md §5):
 
 * the decoder's mask logits ``(B, C, h, w)`` (token resolution) are upsampled bilinearly
   (``align_corners=False``) to the label size ``(H, W)``;
@@ -8,9 +8,9 @@ Everything here works on per-class binary masks (reference-code.md §5):
   ``(B, C, H, W)`` are 1 where ``label == c``. Ignored pixels are 0 in every channel: by default they are
   *negatives for every class* and count in every term, as in the reference code
   (``ignore_as_negative=False`` excludes them instead);
-* ``num_masks`` is the number of (image, present class) pairs in the global batch (§5.1).
+* ``num_masks`` is the number of (image, present class) pairs in the global batch (docs/reference.md §5.1).
 
-Terms (all sigmoid-based, §5.2-5.4):
+Terms (all sigmoid-based, docs/reference.md §5.2-5.4):
 
 * focal (Lin et al. 2017, α = 0.25, γ = 2): mean over pixels per (image, class) pair, summed over all
   ``B·C`` pairs (absent classes included), divided by ``num_masks``;
@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
@@ -67,7 +68,7 @@ def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int = IGN
 def binary_targets(
     labels: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX, first_class: int = 0
 ) -> torch.Tensor:
-    """Per-class binary targets (reference 5.1).
+    """Per-class binary targets (docs/reference.md §5.1).
 
     Args:
         labels: ``(B, H, W)`` integer map of channel indices and ``ignore_index``.
@@ -83,7 +84,7 @@ def binary_targets(
 
 
 def count_masks(present: torch.Tensor) -> float:
-    """``num_masks``: the number of (image, present class) pairs in the global batch (reference 5.1).
+    """``num_masks``: the number of (image, present class) pairs in the global batch (docs/reference.md §5.1).
 
     Under ``torch.distributed`` the local counts are summed over processes and divided by the world
     size (each process divides its own loss by the per-process average). Clamped to at least 1.
@@ -211,7 +212,7 @@ def focal_loss(
     gamma: float = 2.0,
     valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Sigmoid focal loss, the first term of eq. 10 (reference 5.2).
+    """Sigmoid focal loss, the first term of eq. 10 (docs/reference.md §5.2).
 
     ``FL = α_t (1 - p_t)^γ · BCE(logit, t)``, averaged over the pixels of each (image, class) pair,
     summed over all ``B·C`` pairs (absent classes included) and divided by ``num_masks``.
@@ -239,7 +240,7 @@ def dice_loss(
     present: torch.Tensor | None = None,
     valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Sigmoid dice loss of ZegCLIP (reference 5.3; not part of SPT-SEG's eq. 10).
+    """Sigmoid dice loss of ZegCLIP (docs/reference.md §5.3; not part of SPT-SEG's eq. 10).
 
     For each present (image, class) pair ``1 - (2 Σ p t + 1) / (Σ p + Σ t + 1)`` over the pixels, with
     ``p = sigmoid(logit)``; summed and divided by ``num_masks``.
@@ -271,7 +272,7 @@ def ssim_loss(
     chunk_classes: int | None = None,
     valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """SSIM loss, the second term of eq. 10: ``1 - mean SSIM`` (reference 5.4).
+    """SSIM loss, the second term of eq. 10: ``1 - mean SSIM`` (docs/reference.md §5.4).
 
     Args:
         x: ``(B, C, H, W)`` mask logits at label resolution.
@@ -305,7 +306,7 @@ def ssim_loss(
 class SegmentationCriterion:
     """Eq. 10 as a callable: ``loss = focal_weight·focal + ssim_weight·SSIM (+ dice_weight·dice)``.
 
-    Defaults are the reference's best prior (reference 5.5): SPT-SEG = focal 100 + SSIM 1;
+    Defaults are the reference's best prior (docs/reference.md §5.5): SPT-SEG = focal 100 + SSIM 1;
     ZegCLIP = ``SegmentationCriterion(ssim_weight=0.0, dice_weight=1.0)``. A term with weight 0 is
     neither computed nor reported.
 
@@ -422,6 +423,53 @@ class SegmentationCriterion:
         return out
 
 
+# ---------------------------------------------------------------- analysis: what each term asks of a logit
+
+
+def term_gradients(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    ignore_as_negative: bool = True,
+    ignore_index: int = 255,
+) -> dict[str, np.ndarray]:
+    """The gradient of each loss term of eq. 10 (and dice) with respect to every logit, by autograd.
+
+    Args:
+        logits: ``(1, C, H, W)`` mask logits at label resolution.
+        labels: ``(1, H, W)`` channel indices and ``ignore_index``.
+        ignore_as_negative: the reference's rule (ignored pixels are negatives for every class) or
+            leaving them out (``valid`` mask), as in :class:`SegmentationCriterion`.
+
+    Returns:
+        ``{"focal", "ssim", "dice", "cross-entropy"}`` -> ``(C, H, W)`` arrays of ``d term / d logit``
+        (unweighted terms; cross-entropy = the binary cross-entropy per class, for comparison).
+    """
+    c = logits.shape[1]
+    targets = binary_targets(labels, c, ignore_index)
+    valid = None if ignore_as_negative else labels != ignore_index
+    num_masks = max(float((targets.flatten(2).amax(-1) > 0).sum()), 1.0)
+    terms = {
+        "focal": lambda x: focal_loss(x, targets, num_masks, valid=valid),
+        "ssim": lambda x: ssim_loss(x, targets, valid=valid),
+        "dice": lambda x: dice_loss(x, targets, num_masks, valid=valid),
+        "cross-entropy": lambda x: _bce(x, targets, valid),
+    }
+    out = {}
+    for name, fn in terms.items():
+        x = logits.detach().float().clone().requires_grad_(True)
+        fn(x).backward()
+        out[name] = x.grad[0].numpy()
+    return out
+
+
+def _bce(x: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean binary cross-entropy of logits ``(B, C, H, W)``, over the ``valid`` ``(B, H, W)`` pixels."""
+    loss = F.binary_cross_entropy_with_logits(x, targets, reduction="none")
+    if valid is None:
+        return loss.mean()
+    return (loss * valid[:, None]).sum() / (valid.sum() * x.shape[1]).clamp(min=1)
+
+
 __all__ = [
     "SegmentationCriterion",
     "binary_targets",
@@ -430,4 +478,5 @@ __all__ = [
     "dice_loss",
     "focal_loss",
     "ssim_loss",
+    "term_gradients",
 ]

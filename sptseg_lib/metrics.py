@@ -1,6 +1,6 @@
 """Evaluation metrics: pAcc, per-class IoU, mIoU(S), mIoU(U) and hIoU (eq. 11).
 
-Semantics follow mmsegmentation's (reference-code.md §6.1), which the reported numbers use:
+Semantics follow mmsegmentation's (docs/reference.md §6.1), which the reported numbers use:
 
 * pixels labelled ``ignore_index`` (255) are left out of everything;
 * ``pAcc`` = correct / non-ignored pixels, in percent (mmseg's ``aAcc``);

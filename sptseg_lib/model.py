@@ -6,25 +6,27 @@ decoder (relationship descriptor eq. 8, then ZegCLIP or Spectral Guided Decode l
 one mask-logit map per class and layer. ``spt=False, sgd=False`` is the ZegCLIP baseline.
 
 Training sees the seen classes' text embeddings only (inductive setting); inference sees every class,
-takes the sigmoid and, in the inductive setting, lowers the seen classes' scores by
-``config.seen_penalty`` (0.1; reference-code.md §3.1).
+takes the sigmoid; the test protocol around it (windows, the inductive seen-class penalty
+``config.seen_penalty``, resizing) is :class:`sptseg_lib.inference.Predictor`'s.
 
 Trainable parameters (everything else, the whole CLIP, is frozen): the deep prompts, their shared
-projection and the extra LayerNorm (VPT, reference §2.1), the spectral filters ``w_f`` (SPT) and the
+projection and the extra LayerNorm (VPT, docs/reference.md §2.1), the spectral filters ``w_f`` (SPT) and the
 whole decoder. :meth:`SPTSeg.trainable_parameter_names` lists them; checkpoints hold only these.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import open_clip
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import check_compatible, checkpoint_experiment, load_checkpoint
 from .clip_loading import get_tokenizer, load_clip
-from .config import ModelConfig, model_preset
+from .config import ExperimentConfig, ModelConfig, model_preset
 from .decoder import MaskDecoder
 from .encoder import PromptedCLIPEncoder
 from .text import ClassEmbedder
@@ -58,6 +60,43 @@ class SPTSeg(nn.Module):
             hifi_projection=config.hilo_hifi_projection,
         )
         self._text = ClassEmbedder(clip, tokenizer or get_tokenizer(config.clip_model), config.templates)
+        self.experiment: ExperimentConfig | None = None
+        """The experiment of the checkpoint the model was loaded from (:meth:`from_checkpoint`)."""
+        self.step: int | None = None
+        """The training step of that checkpoint."""
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str | torch.device | None = None,
+        *,
+        experiment: ExperimentConfig | None = None,
+    ) -> SPTSeg:
+        """The one way a checkpoint becomes a model: its experiment's network with the trained weights, in
+        eval mode, with :attr:`experiment` and :attr:`step` set.
+
+        The frozen CLIP is built as the trainer built it, after ``torch.manual_seed(train.seed)``, so a
+        run with random frozen weights (``pretrained=None``) gets the same weights back in any process; the
+        caller's random state is left as it was. ``experiment`` (optional) must have the checkpoint's model
+        config (another data set or schedule is fine); it is refused naming the differing fields otherwise.
+
+        Args:
+            path: an ``iter_*.pt`` file (resumable or weights-only).
+            device: default: CUDA when available, else the CPU.
+        """
+        ckpt = load_checkpoint(path, map_location="cpu")
+        saved = checkpoint_experiment(ckpt, path)
+        if experiment is not None:
+            check_compatible(ckpt, experiment, path=path, model_only=True)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(saved.train.seed)
+            model = build_model(saved.model, device=device)
+        model.load_trainable_state_dict(ckpt["model"])
+        model.experiment, model.step = saved, int(ckpt["step"])
+        return model.eval()
 
     # -- modes and parameters ---------------------------------------------------------------------
     def train(self, mode: bool = True) -> SPTSeg:
@@ -127,25 +166,13 @@ class SPTSeg(nn.Module):
         return {"masks": layer_masks[-1], "layer_masks": layer_masks, "global": g, "dense": dense}
 
     @torch.no_grad()
-    def predict(
-        self, images: torch.Tensor, text: torch.Tensor, seen_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Per-class scores ``(B, C, H, W)`` at the image size.
-
-        The last layer's logits are resized bilinearly (``align_corners=False``) to the image, passed
-        through the sigmoid and, when ``seen_mask`` (``(C,)`` bool, inductive setting) is given,
-        lowered by ``config.seen_penalty`` on the seen classes (reference-code.md §3.1).
-        """
+    def predict(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Per-class sigmoid scores ``(B, C, H, W)`` at the image size: the last layer's logits resized
+        bilinearly (``align_corners=False``), then the sigmoid. The seen-class penalty and the windows are
+        :class:`~sptseg_lib.inference.Predictor`'s."""
         logits = self(images, text)["masks"]
         scores = F.interpolate(logits.float(), size=images.shape[-2:], mode="bilinear", align_corners=False)
-        scores = scores.sigmoid()
-        if seen_mask is not None:
-            if seen_mask.shape != (text.shape[0],):
-                raise ValueError(
-                    f"seen_mask must have shape ({text.shape[0]},), got {tuple(seen_mask.shape)}"
-                )
-            scores = scores - self.config.seen_penalty * seen_mask.to(scores)[None, :, None, None]
-        return scores
+        return scores.sigmoid()
 
 
 def build_model(

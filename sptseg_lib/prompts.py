@@ -1,4 +1,4 @@
-"""Deep visual prompts (VPT-deep), as ZegCLIP and SPT-SEG use them (reference-code.md §2.1).
+"""Deep visual prompts (VPT-deep), as ZegCLIP and SPT-SEG use them (docs/reference.md §2.1).
 
 The paper's ``V^l = {v_1^l, ..., v_M^l}`` of eq. 2-3: every transformer block ``l`` receives ``M`` fresh
 learnable tokens between the class token and the patch tokens; the tokens the previous block produced

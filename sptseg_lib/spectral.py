@@ -7,7 +7,7 @@ spectral prompt (eq. 1)::
 
 where ``g^l`` is the block's current class token (broadcast over all patches: a per-channel gain),
 the 2-D transforms run over the ``h x w`` token grid, and ``w_f`` is a learnable complex filter with
-one gain per (frequency, channel). As in the reference code (reference-code.md §1.2) the transforms
+one gain per (frequency, channel). As in the reference code (docs/reference.md §1.2) the transforms
 are real (``rfft2`` / ``irfft2``, so ``w_f`` has ``w//2 + 1`` columns) and orthonormal, and they run in
 float32 whatever the autocast dtype. Eq. 2-3: ``S`` is *added* to the patch tokens at the input of the
 chosen blocks; class and prompt tokens are untouched and no token is added.
@@ -60,6 +60,36 @@ def spectral_prompt(
     return s.reshape(b, n, c).to(patch_tokens.dtype)
 
 
+def spectral_prompt_steps(
+    patch_tokens: torch.Tensor, cls_token: torch.Tensor, weight: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Eq. 1 one step at a time on one image (for figures): ``S = irfft2(rfft2(H ⊙ g) ⊙ w_f)``.
+
+    Args:
+        patch_tokens: ``H``, shape ``(h, w, C)`` (one image, tokens on their grid).
+        cls_token: ``g``, shape ``(C,)``.
+        weight: the complex filter ``w_f``, shape ``(h, w//2 + 1, C)``.
+
+    Returns:
+        ``"H"``, ``"H*g"`` = H ⊙ g, ``"spectrum"`` = rfft2(H ⊙ g) and ``"filtered"`` = spectrum ⊙ w_f
+        (complex, ``(h, w//2 + 1, C)``), ``"S"`` and ``"H+S"`` (eq. 2), each ``(h, w, C)``. The transforms
+        are orthonormal, as in :func:`spectral_prompt`, whose output equals ``"S"``.
+    """
+    h, w, _ = patch_tokens.shape
+    gated = patch_tokens.float() * cls_token.float()
+    spectrum = torch.fft.rfft2(gated, dim=(0, 1), norm="ortho")
+    filtered = spectrum * weight.to(torch.complex64)
+    s = torch.fft.irfft2(filtered, s=(h, w), dim=(0, 1), norm="ortho")
+    return {
+        "H": patch_tokens,
+        "H*g": gated,
+        "spectrum": spectrum,
+        "filtered": filtered,
+        "S": s,
+        "H+S": patch_tokens + s,
+    }
+
+
 def resize_filter(weight: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """Resize a complex filter ``(h0, w0//2+1, C)`` to the half-spectrum of ``grid`` = ``(h, w)``.
 
@@ -92,7 +122,7 @@ class SpectralPrompt(nn.Module):
 
     Parameters are ``filters.<k>``: real tensors ``(h, w//2+1, C, 2)`` read as complex, ``k`` = ``"shared"``
     or the block index. They are trainable (the reference code's freezing rule would silently freeze
-    them: reference-code.md §1.4).
+    them: docs/reference.md §1.4).
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """SSIM (Wang et al. 2003), the second term of eq. 10, evaluated two ways that give the same numbers.
 
 The local SSIM index of a pixel compares Gaussian-weighted local statistics of a prediction ``x`` and a
-target ``y`` (11x11 window, σ = 1.5, zero padding; reference-code.md §5.4)::
+target ``y`` (11x11 window, σ = 1.5, zero padding; docs/reference.md §5.4)::
 
     SSIM = ((2 μx μy + C1)(2 σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2))
 
@@ -34,8 +34,8 @@ WINDOW_SIZE = 11
 SIGMA = 1.5
 C1 = 0.01**2
 C2 = 0.03**2
-"""The reference's SSIM settings (§5.4): an 11x11 Gaussian window with σ = 1.5, and the stabilising
-constants for a data range of 1."""
+"""The reference's SSIM settings (docs/reference.md §5.4): an 11x11 Gaussian window with σ = 1.5, and
+the stabilising constants for a data range of 1."""
 
 
 def gaussian_window_1d(window_size: int = WINDOW_SIZE, sigma: float = SIGMA) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Class-name embeddings from CLIP's frozen text tower (reference-code.md §6.1).
+"""Class-name embeddings from CLIP's frozen text tower (docs/reference.md §6.1).
 
 Each class name is written into every prompt template, encoded, L2-normalised, averaged over the
 templates and re-normalised: ``t_c = normalize(mean_k normalize(E_text(template_k(c))))``, shape ``(C, D)``.

@@ -1,6 +1,6 @@
 """The training engine: one :class:`Trainer` for the CLI, the notebooks and 1..N processes.
 
-The recipe is the reference one (reference-code.md 2.2 and 6.1): AdamW on the trainable parameters only
+The recipe is the reference one (docs/reference.md §2.2, §6.1): AdamW on the trainable parameters only
 (lr 2e-4 = 2e-5 x lr_mult 10, weight decay 0.01), linear warm-up for 1,500 iterations from
 ``warmup_ratio x lr``, then poly decay (power 0.9) to ``min_lr = 1e-6``; a global batch of 16 whatever the
 hardware: ``batch_size = micro_batch x processes x accumulation``.
@@ -34,6 +34,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from tqdm.auto import tqdm
 
 from .checkpoint import (
     capture_rng_state,
@@ -45,8 +46,11 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from .config import DataConfig, ExperimentConfig
-from .data.splits import UNSEEN_PSEUDO, ZeroShotSplit, remap_for_training, training_classes
+from .config import ExperimentConfig
+from .data.factory import build_dataset
+from .data.splits import UNSEEN_PSEUDO, ZeroShotSplit, get_split, remap_for_training, training_classes
+from .losses import SegmentationCriterion
+from .model import build_model
 
 # ---------------------------------------------------------------------------------------------
 # processes
@@ -190,37 +194,6 @@ class EndlessShardSampler(Sampler):
             epoch, offset = epoch + 1, 0
 
 
-def build_dataset(data: DataConfig, part: str) -> Dataset:
-    """The data set a :class:`DataConfig` names, with the reference pipelines (reference-code.md 6.1).
-
-    ``part="train"``: VOC ``train_aug`` (train + SBD aug), COCO-Stuff ``train2017``, shapes ``train``; random
-    rescale, crop ``crop_size``, flip, photometric distortion. ``part="test"``: VOC ``val``, COCO-Stuff
-    ``val2017``, shapes ``val``; short side resized to ``crop_size``, labels at their original size.
-    A missing data root raises :class:`~sptseg_lib.data.paths.DataRootError` saying where it looked.
-    """
-    if part not in ("train", "test"):
-        raise ValueError(f"part must be 'train' or 'test', got {part!r}")
-    if data.dataset == "shapes":
-        from .data.shapes import ShapesDataset
-
-        return ShapesDataset("train" if part == "train" else "val", size=data.crop_size)
-    from .data.transforms import build_test_transform, build_train_transform
-
-    if part == "train":
-        transform: Callable[..., Any] = build_train_transform(crop=data.crop_size)
-    else:
-        transform = build_test_transform(short_side=data.crop_size)
-    if data.dataset == "voc":
-        from .data.voc import VOCAugDataset
-
-        return VOCAugDataset(data.root, "train_aug" if part == "train" else "val", transform)
-    if data.dataset == "coco_stuff":
-        from .data.coco_stuff import COCOStuffDataset
-
-        return COCOStuffDataset(data.root, "train" if part == "train" else "val", transform)
-    raise ValueError(f"unknown data set {data.dataset!r}; use voc, coco_stuff or shapes")
-
-
 # ---------------------------------------------------------------------------------------------
 # targets
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +202,7 @@ def build_dataset(data: DataConfig, part: str) -> Dataset:
 def pseudo_label_unseen(
     mask_logits: torch.Tensor, target: torch.Tensor, channel_classes: tuple[int, ...], unseen: tuple[int, ...]
 ) -> torch.Tensor:
-    """ZegCLIP self-training (reference-code.md 6.3): fill the ``UNSEEN_PSEUDO`` pixels of ``target``.
+    """ZegCLIP self-training (docs/reference.md §6.3): fill the ``UNSEEN_PSEUDO`` pixels of ``target``.
 
     Args:
         mask_logits: (B, C, h, w) current predictions (any resolution; resized bilinearly to the labels).
@@ -269,8 +242,6 @@ class TrainingError(RuntimeError):
 
 
 def _default_criterion(experiment: ExperimentConfig) -> Callable[..., dict[str, torch.Tensor]]:
-    from .losses import SegmentationCriterion
-
     t = experiment.train
     return SegmentationCriterion(
         focal_weight=t.focal_weight, ssim_weight=t.ssim_weight, dice_weight=t.dice_weight
@@ -278,8 +249,6 @@ def _default_criterion(experiment: ExperimentConfig) -> Callable[..., dict[str, 
 
 
 def _default_model(experiment: ExperimentConfig, device: torch.device) -> nn.Module:
-    from .model import build_model
-
     return build_model(experiment.model, device=device)
 
 
@@ -364,8 +333,6 @@ class Trainer:
 
         # --- data -------------------------------------------------------------------------------
         if split is None:
-            from .data.splits import get_split
-
             split = get_split(experiment.data.dataset)
         self.split = split
         self.channel_classes = training_classes(split, t.setting)
@@ -490,7 +457,7 @@ class Trainer:
         """One optimiser step over ``accumulation`` micro-batches; returns the loss terms of the step.
 
         The criterion normalises ``focal`` and ``dice`` by the (image, present class) pairs of what it is
-        given (``num_masks``, reference-code.md 5.1) and ``ssim`` by a pixel mean. Each micro-batch's terms
+        given (``num_masks``, docs/reference.md §5.1) and ``ssim`` by a pixel mean. Each micro-batch's terms
         are rescaled so that their sum is the loss of the whole global batch: ``ssim`` by
         ``1/accumulation``, ``focal``/``dice`` by ``num_masks(micro) / num_masks(step)``. DDP's gradient
         average over processes completes it.
@@ -645,8 +612,6 @@ class Trainer:
             f.write(json.dumps(record, default=str) + "\n")
 
     def _bar(self, total: int) -> Any:
-        from tqdm.auto import tqdm
-
         return tqdm(
             total=total,
             initial=self.step,

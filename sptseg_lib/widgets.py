@@ -18,7 +18,6 @@ import torch
 from matplotlib.figure import Figure
 
 from . import viz
-from .hilo import HiLoAttention
 
 
 class _Explorer(widgets.VBox):
@@ -55,7 +54,7 @@ class SpectrumExplorer(_Explorer):
     def __init__(self, sources: Mapping[str, np.ndarray], band: tuple[float, float] = (0.0, 0.3)) -> None:
         if not sources:
             raise ValueError("SpectrumExplorer needs at least one source array (h, w, C)")
-        self.sources = {name: viz._numpy(a) for name, a in sources.items()}
+        self.sources = {name: viz.as_numpy(a) for name, a in sources.items()}
         for name, a in self.sources.items():
             if a.ndim != 3:
                 raise ValueError(f"source {name!r} must be (h, w, C), got shape {a.shape}")
@@ -85,38 +84,6 @@ class SpectrumExplorer(_Explorer):
             tuple(self.band.value),
             title=self.source.value,
         )
-
-
-def hilo_explorer_figure(
-    image: np.ndarray,
-    tokens: torch.Tensor,
-    grid: tuple[int, int],
-    window_size: int,
-    alpha: float,
-    num_heads: int = 8,
-    query: tuple[int, int] | None = None,
-    seed: int = 0,
-) -> Figure:
-    """HiLo (eq. 4-6) with ``window_size`` and ``alpha`` on real tokens ``(1, h*w, C)``: layout + maps.
-
-    The attention weights are freshly initialised (seeded): they show *where* each branch can look, which
-    does not depend on training. The query defaults to the centre token.
-    """
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        attn = HiLoAttention(tokens.shape[-1], num_heads, window_size, alpha, hifi_projection=False).eval()
-    with torch.no_grad():
-        _, maps = attn(tokens, grid, return_attention=True)
-    query = query or (grid[0] // 2, grid[1] // 2)
-    hifi, lofi = viz.hilo_query_maps(maps, grid, query)
-    fig = Figure(figsize=(12.0, 2.8), layout="constrained")
-    axes = fig.subplots(1, 5)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    viz.draw_hilo_layout(axes[:3], grid, window_size, alpha, num_heads)
-    viz.draw_attention_maps(axes[3:], image, hifi, lofi, grid, query)
-    return fig
 
 
 class HiLoExplorer(_Explorer):
@@ -149,7 +116,7 @@ class HiLoExplorer(_Explorer):
         super().__init__([self.window_size, self.alpha])
 
     def draw(self) -> Figure:
-        return hilo_explorer_figure(
+        return viz.hilo_explorer_figure(
             self.image_array, self.tokens, self.grid, self.window_size.value, self.alpha.value, self.num_heads
         )
 
@@ -185,8 +152,8 @@ class MaskExplorer(_Explorer):
                 f"{len(images)} images, {len(scores)} score maps, {len(labels)} labels"
             )
         self.images = [np.asarray(i) for i in images]
-        self.scores = [viz._numpy(s) for s in scores]
-        self.labels = [viz._numpy(lab) for lab in labels]
+        self.scores = [viz.as_numpy(s) for s in scores]
+        self.labels = [viz.as_numpy(lab) for lab in labels]
         self.class_names, self.unseen = list(class_names), tuple(unseen)
         for k, (s, lab) in enumerate(zip(self.scores, self.labels)):
             if s.shape != (len(self.class_names), *lab.shape):
@@ -225,4 +192,4 @@ class MaskExplorer(_Explorer):
         )
 
 
-__all__ = ["HiLoExplorer", "MaskExplorer", "SpectrumExplorer", "hilo_explorer_figure"]
+__all__ = ["HiLoExplorer", "MaskExplorer", "SpectrumExplorer"]

@@ -1,6 +1,6 @@
 """Drive a notebook in a real browser: JupyterLab on 127.0.0.1, headless Chromium through Playwright.
 
-Used by ``tests/test_browser.py`` (issue 5, "a real-browser test"): start ``jupyter lab`` from the running
+Used by ``tests/test_browser.py`` (a real-browser test): start ``jupyter lab`` from the running
 Python's environment in an isolated temporary home, open a notebook, run all cells, move an ipywidgets
 slider found by its ``description`` label and report whether the figure beside it changed.
 

@@ -1,4 +1,4 @@
-"""The real-browser test (issue 5): notebook 01 in JupyterLab, driven by headless Chromium.
+"""The real-browser test: notebook 01 in JupyterLab, driven by headless Chromium.
 
 JupyterLab runs on 127.0.0.1 from this Python's environment (its kernel is this interpreter), in a
 temporary home, on a copy of the notebook. Chromium (Debian's ``/usr/bin/chromium``, installed by
@@ -35,7 +35,7 @@ from browser_harness import (
     run_all_cells,
 )
 
-from sptseg_lib.notebook_env import RUNS_ENV_VAR, runs_dir
+from sptseg_lib.runs import RUNS_ENV_VAR, runs_dir
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -19,7 +19,7 @@ COCO_CATEGORY_IDS = {"person": 1, "bicycle": 2, "stop sign": 13, "banner": 92, "
 
 
 def _train_id(raw: int) -> int:
-    """By the definition of reference 6.4: the rank of ``raw`` among the used raw values."""
+    """By the definition of docs/reference.md §6.4: the rank of ``raw`` among the used raw values."""
     if raw == 255:
         return 255
     return sorted(set(range(182)) - set(COCO_STUFF_UNUSED_RAW_IDS)).index(raw)

@@ -1,8 +1,6 @@
-"""Zero-shot splits and the label settings (reference 6.2, 6.3)."""
+"""Zero-shot splits and the label settings (docs/reference.md §6.2, §6.3)."""
 
 from __future__ import annotations
-
-import sys
 
 import imgviz
 import pytest
@@ -11,6 +9,8 @@ import torch
 from sptseg_lib.data.splits import (
     COCO_STUFF_SPLIT,
     IGNORE_INDEX,
+    SHAPES_COLOURS,
+    SHAPES_SPLIT,
     UNSEEN_PSEUDO,
     VOC_SPLIT,
     ZeroShotSplit,
@@ -54,18 +54,24 @@ def test_coco_stuff_split() -> None:
     assert list(names[80:]) == sorted(names[80:])
 
 
-def test_get_split_names_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_get_split_names_and_errors() -> None:
     assert get_split("voc") is VOC_SPLIT and get_split("coco_stuff") is COCO_STUFF_SPLIT
     with pytest.raises(KeyError, match="unknown split 'ade'; known splits: voc, coco_stuff, shapes"):
         get_split("ade")
-    monkeypatch.setitem(sys.modules, "sptseg_lib.data.shapes", None)  # simulate a failed import
-    with pytest.raises(ImportError, match=r"split 'shapes' needs sptseg_lib\.data\.shapes\.SHAPES_SPLIT"):
-        get_split("shapes")
 
 
-def test_get_split_shapes_when_available() -> None:
-    pytest.importorskip("sptseg_lib.data.shapes")
-    assert isinstance(get_split("shapes"), ZeroShotSplit)
+def test_the_shapes_split_is_the_worlds_and_needs_no_renderer() -> None:
+    """The split is defined with the others; the renderer imports it (no import circle)."""
+    from sptseg_lib.data import shapes
+
+    assert get_split("shapes") is SHAPES_SPLIT is shapes.SHAPES_SPLIT
+    assert SHAPES_SPLIT.num_classes == 20 and [SHAPES_SPLIT.class_names[i] for i in SHAPES_SPLIT.unseen] == [
+        "red star",
+        "green triangle",
+        "blue square",
+        "yellow circle",
+    ]
+    assert set(shapes.COLOURS) == set(SHAPES_COLOURS)
 
 
 def _random_labels(split: ZeroShotSplit, shape=(2, 17, 13)) -> torch.Tensor:

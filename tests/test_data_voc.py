@@ -19,7 +19,7 @@ from sptseg_lib.data.voc import VOCAugDataset
 
 VOC_TRAIN, VOC_VAL = ["2008_000001", "2008_000002"], ["2008_000003"]
 SBD_TRAIN, SBD_VAL = ["2008_000001", "2008_000004", "2008_000005"], ["2008_000003", "2008_000006"]
-# By the definitions of reference 6.4:
+# By the definitions of docs/reference.md §6.4:
 AUG = ["2008_000004", "2008_000005", "2008_000006"]  # (SBD train | SBD val) - VOC train - VOC val
 TRAINAUG = ["2008_000001", "2008_000002", "2008_000004", "2008_000005", "2008_000006"]
 

@@ -11,9 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sptseg_lib import notebook_env
 from sptseg_lib.clip_loading import load_clip
 from sptseg_lib.config import ModelConfig
-from sptseg_lib.encoder import PromptedCLIPEncoder, interpolate_pos_embed
+from sptseg_lib.data.transforms import normalise
+from sptseg_lib.encoder import PromptedCLIPEncoder, block_tokens, interpolate_pos_embed
 from sptseg_lib.prompts import DeepVisualPrompts, prompt_init_bound
 from sptseg_lib.spectral import spectral_prompt
 
@@ -291,3 +293,18 @@ def test_gradient_checkpointing_gives_the_same_gradients(clip: open_clip.CLIP) -
     assert len(grads[0]) == len(EXPECTED_TRAINABLE)
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b)
+
+
+def test_block_tokens_end_in_the_encoders_features(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    env = notebook_env.setup("smoke", "cpu", clip="random", notebook="t")
+    encoder = env.encoder()
+    images = normalise(notebook_env.photo("astronaut", 64))[None]
+    tokens, cls = block_tokens(encoder, images)
+    assert len(tokens) == len(encoder.visual.transformer.resblocks) + 1 and tokens[0].shape == (1, 8, 8, 128)
+    # the last token grid, through ln_post and the projection, is the encoder's dense map
+    visual = encoder.visual
+    projected = visual.ln_post(tokens[-1]) @ visual.proj
+    _, dense = encoder.forward_features(images)
+    torch.testing.assert_close(projected.permute(0, 3, 1, 2), dense, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close((visual.ln_post(cls[-1]) @ visual.proj), encoder.forward_features(images)[0])

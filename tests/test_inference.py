@@ -1,15 +1,23 @@
 """Sliding-window inference against whole-image inference for position-independent models, window
-coverage for sizes the stride does not divide, the test resize and the seen-class penalty."""
+coverage for sizes the stride does not divide, the seen-class penalty, and the :class:`Predictor` that
+chains them (padding, windows, penalty, resizing back) checked against the steps done by hand."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from sptseg_lib.config import experiment_preset
+from sptseg_lib.data.splits import SHAPES_SPLIT
+from sptseg_lib.data.transforms import build_test_transform
 from sptseg_lib.inference import (
+    Predictor,
     apply_seen_penalty,
-    resize_short_side,
+    padded_scores,
     slide_inference,
     slide_windows,
     whole_inference,
@@ -130,22 +138,6 @@ def test_bad_arguments_raise() -> None:
         whole_inference(lambda x: x[0], torch.randn(2, 3, 10, 10))
 
 
-@pytest.mark.parametrize(
-    "h,w,expected", [(375, 500, (512, 683)), (500, 375, (683, 512)), (1024, 2048, (512, 1024))]
-)
-def test_resize_short_side(h: int, w: int, expected: tuple[int, int]) -> None:
-    image = torch.rand(3, h, w)
-    out = resize_short_side(image)
-    assert out.shape == (3, *expected)
-    assert resize_short_side(image[None]).shape == (1, 3, *expected)
-    ratio_in, ratio_out = w / h, expected[1] / expected[0]
-    assert abs(ratio_in - ratio_out) < 1 / 512
-    same = torch.rand(3, 512, 700)
-    assert resize_short_side(same) is same
-    # a constant image stays constant (bilinear weights sum to 1)
-    torch.testing.assert_close(resize_short_side(torch.full((3, h, w), 0.3)), torch.full((3, *expected), 0.3))
-
-
 def test_seen_penalty() -> None:
     scores = torch.rand(2, 5, 4, 4)
     seen = torch.tensor([True, True, False, True, False])
@@ -164,3 +156,86 @@ def test_seen_penalty() -> None:
     torch.testing.assert_close(before, after)
     with pytest.raises(ValueError, match="seen_mask"):
         apply_seen_penalty(scores, seen[:3])
+
+
+class _PixelwiseSegmenter(torch.nn.Module):
+    """A stand-in for SPTSeg: a 1x1 conv per class, input size 16, patch 4; it records the inputs it sees."""
+
+    def __init__(self, num_classes: int, seen_penalty: float = 0.1) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, num_classes, 1)
+        self.config = SimpleNamespace(image_size=16, seen_penalty=seen_penalty)
+        self.clip = SimpleNamespace(visual=SimpleNamespace(patch_size=(4, 4)))
+        self.inputs: list[tuple[int, int]] = []
+
+    def class_embeddings(self, names) -> torch.Tensor:
+        return torch.eye(len(names))
+
+    def predict(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(tuple(images.shape[-2:]))
+        return torch.sigmoid(self.conv(images))[:, : text.shape[0]]
+
+
+def test_predictor_is_the_protocol_step_by_step() -> None:
+    model = _PixelwiseSegmenter(20)
+    images = torch.randn(1, 3, 20, 37)
+    predictor = Predictor(model, SHAPES_SPLIT.class_names, seen=SHAPES_SPLIT.seen, crop=16, stride=12)
+    scores = predictor.scores(images, size=(10, 18))
+    # by hand: windows of the model's size, the penalty on the seen classes, the resize to the label
+    by_hand = slide_inference(lambda x: model.predict(x, predictor.text), images, crop=16, stride=12)
+    seen = torch.zeros(20, dtype=torch.bool)
+    seen[list(SHAPES_SPLIT.seen)] = True
+    by_hand = by_hand - 0.1 * seen.float()[None, :, None, None]
+    by_hand = F.interpolate(by_hand, size=(10, 18), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(scores, by_hand)
+    assert set(model.inputs) == {(16, 16)}
+    # no seen classes (open vocabulary, transductive): no penalty
+    plain = Predictor(model, SHAPES_SPLIT.class_names, crop=16, stride=12)
+    assert plain.penalty == 0.0
+    torch.testing.assert_close(plain.scores(images), plain.raw_scores(images))
+
+
+def test_predictor_for_protocol_follows_the_experiment() -> None:
+    model = _PixelwiseSegmenter(20)
+    inductive = experiment_preset("shapes-sptseg")
+    p = Predictor.for_protocol(model, inductive, SHAPES_SPLIT)
+    assert (p.mode, p.crop, p.stride, p.penalty) == ("whole", 64, 64, 0.1)
+    assert p.seen_mask.tolist() == [c in SHAPES_SPLIT.seen for c in range(20)]
+    transductive = inductive.with_overrides({"train.setting": "transductive"})
+    assert Predictor.for_protocol(model, transductive, SHAPES_SPLIT).penalty == 0.0
+    assert Predictor.for_protocol(model, inductive, SHAPES_SPLIT, mode="slide").description == (
+        "slide (crop 64, stride 64)"
+    )
+    with pytest.raises(ValueError, match="mode"):
+        Predictor(model, ["a"], mode="tiles")
+    with pytest.raises(ValueError, match="class name"):
+        Predictor(model, [])
+
+
+def test_padding_reaches_the_model_size_and_the_patch_grid() -> None:
+    model = _PixelwiseSegmenter(3)
+    text = torch.eye(3)
+    small = torch.randn(2, 3, 9, 13)  # smaller than the model's input: padded to 16 x 16
+    torch.testing.assert_close(padded_scores(model, small, text), model.predict(small, text))
+    wide = torch.randn(1, 3, 16, 30)  # not a multiple of the patch: padded to 16 x 32
+    model.inputs.clear()
+    assert padded_scores(model, wide, text).shape == (1, 3, 16, 30)
+    assert model.inputs == [(16, 32)]
+
+
+@pytest.mark.parametrize("h,w,seen", [(30, 40, (21, 28)), (40, 30, (28, 21)), (16, 16, (16, 16))])
+def test_image_scores_resize_the_short_side_and_back(h: int, w: int, seen: tuple[int, int]) -> None:
+    """A raw image: short side to the crop (21 px here, the test transform's rounding), back at the end."""
+    model = _PixelwiseSegmenter(3)
+    predictor = Predictor(model, ["a", "b", "c"], mode="whole", crop=21 if h != w else 16)
+    image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    out = predictor.image_scores(image)
+    assert out.shape == (3, h, w)
+    x, _ = build_test_transform(short_side=predictor.crop)(image, np.zeros((h, w), np.uint8))
+    assert tuple(x.shape[-2:]) == seen
+    expected = F.interpolate(
+        padded_scores(model, x[None], predictor.text), size=(h, w), mode="bilinear", align_corners=False
+    )[0]
+    torch.testing.assert_close(out, expected)
+    with pytest.raises(ValueError, match="uint8"):
+        predictor.image_scores(image.astype(np.float32))

@@ -81,7 +81,8 @@ def test_hiou_formula() -> None:
     assert res["mIoU_unseen"] == pytest.approx(u)
     assert res["hIoU"] == pytest.approx(2 * s * u / (s + u))
     assert harmonic_iou(0.0, 0.0) == 0.0
-    assert harmonic_iou(40.2, 41.4) == pytest.approx(40.79, abs=0.01)  # ZegCLIP COCO row (reference 7.1)
+    # ZegCLIP's COCO inductive row as the SPT-SEG paper prints it (docs/reference.md §7.1, §7.2)
+    assert harmonic_iou(40.2, 41.4) == pytest.approx(40.79, abs=0.01)
     assert math.isnan(harmonic_iou(50.0, math.nan))
 
 

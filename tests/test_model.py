@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from sptseg_lib.checkpoint import CheckpointError, save_checkpoint
 from sptseg_lib.clip_loading import load_clip
-from sptseg_lib.config import ModelConfig
+from sptseg_lib.config import ExperimentConfig, ModelConfig, TrainConfig
 from sptseg_lib.model import SPTSeg, build_model
 
 TINY = ModelConfig(clip_model="sptseg-test-tiny", pretrained=None, image_size=64, prompt_tokens=4)
@@ -52,7 +54,7 @@ def test_one_mask_per_class_name(tiny_clip, num_classes: int) -> None:
 def _last_layer_query_update(model: SPTSeg) -> set[str]:
     """Parameters that only refine the last layer's queries: no output depends on them.
 
-    Only the last layer's masks are supervised (reference-code.md §3.1) and a layer's masks are computed
+    Only the last layer's masks are supervised (docs/reference.md §3.1) and a layer's masks are computed
     from the queries it receives, so the last layer's query update (ZegCLIP: v, proj, FFN and norms;
     SGD: proj, FFN and norms) gets no gradient, in the reference code too (hence its
     ``find_unused_parameters=True``).
@@ -87,15 +89,38 @@ def test_trainable_state_round_trip_and_mismatch(tiny_clip) -> None:
         other.load_trainable_state_dict(a.trainable_state_dict())
 
 
-def test_predict_applies_the_seen_penalty(tiny_clip) -> None:
+def test_predict_gives_sigmoid_scores_at_the_image_size(tiny_clip) -> None:
     model = SPTSeg(TINY, tiny_clip).eval()
     text = model.class_embeddings(["a", "b", "c"])
     images = torch.randn(1, 3, 64, 64)
     plain = model.predict(images, text)
     assert plain.shape == (1, 3, 64, 64) and 0 <= plain.min() and plain.max() <= 1
-    seen = torch.tensor([True, False, True])
-    penalised = model.predict(images, text, seen_mask=seen)
-    torch.testing.assert_close(plain - penalised, 0.1 * seen.float()[None, :, None, None].expand_as(plain))
+    logits = model(images, text)["masks"]
+    expected = torch.sigmoid(F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=False))
+    torch.testing.assert_close(plain, expected)
+
+
+def test_from_checkpoint_rebuilds_the_trained_model_with_the_same_random_clip(tmp_path) -> None:
+    """A run on random frozen weights (``pretrained=None``): the checkpoint holds only the trained parameters,
+    so the frozen CLIP must be drawn again as the trainer drew it (after ``manual_seed(train.seed)``)."""
+    exp = ExperimentConfig("tiny-random", model=TINY, train=TrainConfig(seed=7))
+    torch.manual_seed(7)
+    trained = build_model(TINY)
+    path = save_checkpoint(
+        tmp_path / "iter_000003.pt",
+        {"model": trained.trainable_state_dict(), "step": 3, "experiment": exp.to_dict()},
+    )
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    loaded = SPTSeg.from_checkpoint(path, "cpu")
+    assert torch.equal(torch.rand(3), before)  # the caller's random state is left alone
+    assert not loaded.training and loaded.step == 3 and loaded.experiment == exp
+    for (name, a), (_, b) in zip(trained.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    other = exp.with_overrides({"model.decoder_layers": 1})
+    with pytest.raises(CheckpointError, match="decoder_layers"):
+        SPTSeg.from_checkpoint(path, "cpu", experiment=other)
 
 
 def test_unknown_preset_is_a_clear_error() -> None:
@@ -103,7 +128,7 @@ def test_unknown_preset_is_a_clear_error() -> None:
         build_model("voc-nope")
 
 
-# Derived from reference-code.md §2.1 / §3: VPT 684,288 (VOC, 10 tokens) or 1,513,728 (COCO, 100 tokens);
+# Derived from docs/reference.md §2.1 / §3: VPT 684,288 (VOC, 10 tokens) or 1,513,728 (COCO, 100 tokens);
 # relationship descriptor 524,800; a ZegCLIP layer 3,152,384; an SGD layer 1,512,896 (HiLo without h_proj,
 # gate, proj) + 2,101,760 (norms and FFN); w_f 32*17*768*2 = 835,584. ZegCLIP's published 13.8M (VOC)
 # also counts each layer's unused self_attn and norm1 (1,051,648 each), which this project does not create.

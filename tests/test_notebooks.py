@@ -14,7 +14,9 @@ import nbformat
 import pytest
 import torch
 
-from sptseg_lib import notebook_env, run_notebooks
+from sptseg_lib import notebook_env
+from sptseg_lib.clip_loading import tiny_clip_weights
+from sptseg_lib.tools import run_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -103,16 +105,6 @@ def test_parameters_are_read_as_yaml() -> None:
         run_notebooks.parse_parameters([], ["- a list"])
 
 
-def test_runs_dir_ignores_the_working_directory(tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SPTSEG_RUNS", "some-runs")
-    assert notebook_env.runs_dir("x", create=False) == ROOT / "some-runs" / "x"
-    monkeypatch.delenv("SPTSEG_RUNS")
-    assert notebook_env.runs_dir(create=False) == ROOT / "runs"
-    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path / "abs"))
-    assert notebook_env.runs_dir("a", "b") == tmp_path / "abs" / "a" / "b" and (tmp_path / "abs/a/b").is_dir()
-
-
 def test_resolve_device() -> None:
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert notebook_env.resolve_device("auto").type == expected
@@ -128,7 +120,7 @@ def test_clip_choice_says_plainly_what_it_loads(tmp_path, monkeypatch) -> None:
     env = notebook_env.setup("smoke", "cpu", clip="random", notebook="t")
     assert env.clip_source == "random" and "RANDOM WEIGHTS" in env.clip_description
     assert env.grid == (16, 16) and env.out == tmp_path / "notebooks" / "t"
-    expected = "tiny" if notebook_env.tiny_clip_weights() is not None else "random"
+    expected = "tiny" if tiny_clip_weights() is not None else "random"
     assert notebook_env._choose_clip("smoke", "auto") == expected
     assert notebook_env._choose_clip("full", "auto") == "real"
     with pytest.raises(ValueError, match="profile must be one of"):
@@ -142,44 +134,6 @@ def test_full_profile_fails_clearly_offline(monkeypatch) -> None:
 
     with pytest.raises(PretrainedWeightsError, match="To provide the ViT-B-16 'openai' weights"):
         notebook_env.load_notebook_clip("real", torch.device("cpu"))
-
-
-def test_block_tokens_end_in_the_encoders_features(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
-    env = notebook_env.setup("smoke", "cpu", clip="random", notebook="t")
-    encoder = env.encoder()
-    images = notebook_env.to_clip_input(notebook_env.photo("astronaut", 64))
-    tokens, cls = notebook_env.block_tokens(encoder, images)
-    assert len(tokens) == len(encoder.visual.transformer.resblocks) + 1 and tokens[0].shape == (1, 8, 8, 128)
-    # the last token grid, through ln_post and the projection, is the encoder's dense map
-    visual = encoder.visual
-    projected = visual.ln_post(tokens[-1]) @ visual.proj
-    _, dense = encoder.forward_features(images)
-    torch.testing.assert_close(projected.permute(0, 3, 1, 2), dense, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close((visual.ln_post(cls[-1]) @ visual.proj), encoder.forward_features(images)[0])
-
-
-def test_find_spectral_filter_reads_a_checkpoint(tmp_path, monkeypatch) -> None:
-    from sptseg_lib.checkpoint import save_checkpoint
-
-    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
-    monkeypatch.setattr(notebook_env, "SHIPPED_RUNS", tmp_path / "no-shipped-runs")
-    assert notebook_env.find_spectral_filter() is None
-    weight = torch.randn(4, 3, 8, 2)
-    save_checkpoint(
-        tmp_path / "run" / "iter_000010.pt", {"model": {"encoder.spectral.filters.shared": weight}}
-    )
-    found, path = notebook_env.find_spectral_filter()
-    assert path.name == "iter_000010.pt"
-    torch.testing.assert_close(found, torch.view_as_complex(weight))
-
-
-def test_attention_cost_rows_and_thread_count_restored() -> None:
-    threads = torch.get_num_threads()
-    rows = notebook_env.attention_cost(grids=(4, 6), dim=16, heads=2, repeats=1, threads=1)
-    assert [r["tokens"] for r in rows] == [16, 36]
-    assert rows[0]["ratio"] == pytest.approx(rows[0]["full_ms"] / rows[0]["hilo_ms"])
-    assert torch.get_num_threads() == threads
 
 
 def test_runner_stops_on_ctrl_c_and_keeps_what_ran(tmp_path, capsys, monkeypatch) -> None:
@@ -204,52 +158,3 @@ def test_runner_stops_on_ctrl_c_and_keeps_what_ran(tmp_path, capsys, monkeypatch
     printed = capsys.readouterr().out
     assert "FAILED 02_b" in printed and "interrupted" in printed and "03_c" not in printed
     assert (out / "01_a.ipynb").is_file() and "02_b" in (out / "summary.txt").read_text()
-
-
-def test_find_spectral_filter_falls_back_to_the_shipped_run(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
-    found, path = notebook_env.find_spectral_filter()
-    assert path.parent == notebook_env.SHIPPED_RUNS / "shapes-sptseg"
-    assert found.is_complex() and found.shape[-1] == 128  # (h, w//2+1, C) of the tiny CLIP's width
-
-
-def _finished_run(folder: Path, experiment) -> Path:
-    from sptseg_lib.checkpoint import checkpoint_name, save_checkpoint
-
-    steps = experiment.train.iterations
-    return save_checkpoint(
-        folder / checkpoint_name(steps), {"experiment": experiment.to_dict(), "step": steps, "model": {}}
-    )
-
-
-def test_smoke_training_run_prefers_a_finished_run_of_the_same_recipe(tmp_path, monkeypatch) -> None:
-    from sptseg_lib.config import experiment_preset
-
-    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
-    preset = experiment_preset("shapes-sptseg")
-    # the shipped run is found when the user has none ...
-    shipped = notebook_env.training_run("smoke", "shapes")
-    assert shipped.reused and shipped.final.parent == notebook_env.SHIPPED_RUNS / "shapes-sptseg"
-    # ... a stale run of a changed recipe is ignored even when it is longer ...
-    stale = preset.with_overrides({"train.lr": 1e-3, "train.iterations": 3000})
-    _finished_run(tmp_path / "miniature_tables" / "shapes-sptseg" / "seed0", stale)
-    assert notebook_env.training_run("smoke", "shapes").final == shipped.final
-    # ... and the user's own run of the whole schedule wins the tie with the shipped one
-    own = _finished_run(tmp_path / "shapes-sptseg", preset)
-    assert notebook_env.training_run("smoke", "shapes").final == own
-    monkeypatch.setattr(notebook_env, "SHIPPED_RUNS", tmp_path / "none")
-    (tmp_path / "shapes-sptseg" / own.name).unlink()
-    fresh = notebook_env.training_run("smoke", "shapes")
-    assert not fresh.reused and fresh.steps == notebook_env.SMOKE_ITERATIONS
-
-
-def test_reports_of_the_shipped_run_go_to_the_runs_folder(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
-    shipped = notebook_env.SHIPPED_RUNS / "shapes-sptseg" / "iter_001500.pt"
-    assert notebook_env.is_shipped(shipped)
-    json_path, md_path = notebook_env.evaluation_paths(shipped, "eval40")
-    assert json_path == tmp_path / "shipped" / "shapes-sptseg" / "iter_001500.eval40.json"
-    assert md_path.parent == json_path.parent
-    own = tmp_path / "shapes-sptseg" / "iter_001500.pt"
-    assert not notebook_env.is_shipped(own)
-    assert notebook_env.evaluation_paths(own, "eval")[0] == own.with_name("iter_001500.eval.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -75,3 +76,72 @@ def test_ruff_lint_and_format() -> None:
         [sys.executable, "-m", "ruff", "format", "--check", *paths], cwd=ROOT, capture_output=True, text=True
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+# --- citations: the library cites docs/reference.md, never a document outside the repository ---------
+
+REFERENCE_DOC = ROOT / "docs" / "reference.md"
+
+# "docs/reference.md" followed by one or more sections: "§2.1", "§1.3 and §2.1", "§3.1, §6.1", "§5.2-5.4"
+_CITATION = re.compile(
+    r"docs/reference\.md((?:\s*(?:,|/|and|or)?\s*§\d+(?:\.\d+)*(?:\s*[-–]\s*§?\d+(?:\.\d+)*)?)+)"
+)
+_SECTION = re.compile(r"(\d+(?:\.\d+)*)")
+_HEADING = re.compile(r"^#{1,6}\s+§(\d+(?:\.\d+)*)\b", re.MULTILINE)
+# the old outside documents, bare "reference §N" / "reference N.M" citations, and issue numbers
+_OUTSIDE = re.compile(
+    r"reference-code|shared/(?:reference|paper)|spt-seg-aaai2024"
+    r"|(?<!docs/)\breference(?:\.md)?\s+§|\breference \d"
+    r"|\bissues? #?\d+|\bPR #?\d+",
+    re.IGNORECASE,
+)
+
+
+def _cited_texts() -> dict[str, str]:
+    """Path (relative to the root) -> text of every file whose docstrings, comments or prose may cite."""
+    files = [
+        *sorted((ROOT / "sptseg_lib").rglob("*.py")),
+        *sorted((ROOT / "sptseg_lib").rglob("*.json")),
+        *sorted((ROOT / "sptseg_lib").rglob("*.md")),
+        ROOT / "README.md",
+        *sorted((ROOT / "tests").glob("*.py")),
+        *sorted((ROOT / "benchmarks").glob("*.py")),
+    ]
+    texts = {str(p.relative_to(ROOT)): p.read_text() for p in files if "__pycache__" not in p.parts}
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        texts[str(nb.relative_to(ROOT))] = "\n".join("".join(c["source"]) for c in cells)
+    texts.pop(str(Path(__file__).resolve().relative_to(ROOT)))  # this file spells out the patterns
+    return texts
+
+
+def test_reference_doc_has_the_numbered_sections() -> None:
+    headings = set(_HEADING.findall(REFERENCE_DOC.read_text()))
+    for n in range(10):
+        assert f"{n}" in headings, f"docs/reference.md lacks a heading for §{n}"
+    head = REFERENCE_DOC.read_text()[:600]
+    assert "what the public reference code does" in head and "docs/reference.md §N" in head
+
+
+def test_no_citation_of_documents_outside_the_repository() -> None:
+    found = [
+        f"{path}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)!r}"
+        for path, text in _cited_texts().items()
+        for m in _OUTSIDE.finditer(text)
+    ]
+    assert not found, "cite docs/reference.md §N (or state the fact) instead of:\n" + "\n".join(found)
+
+
+def test_every_cited_reference_section_exists() -> None:
+    headings = set(_HEADING.findall(REFERENCE_DOC.read_text()))
+    cited = 0
+    missing = []
+    for path, text in _cited_texts().items():
+        for m in _CITATION.finditer(text):
+            for section in _SECTION.findall(m.group(1)):
+                cited += 1
+                if section not in headings:
+                    line = text.count("\n", 0, m.start()) + 1
+                    missing.append(f"{path}:{line}: §{section} in {m.group(0)!r}")
+    assert cited > 50, f"only {cited} citations of docs/reference.md found: is the pattern still right?"
+    assert not missing, "no such heading in docs/reference.md:\n" + "\n".join(missing)

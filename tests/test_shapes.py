@@ -10,8 +10,6 @@ from matplotlib.path import Path as MplPath
 from sptseg_lib.data.shapes import (
     CLASS_NAMES,
     COLOURS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     NUM_OBJECT_CLASSES,
     OBJECT_CLASSES,
     SHAPE_TEXTURE,
@@ -25,6 +23,7 @@ from sptseg_lib.data.shapes import (
     shape_mask,
 )
 from sptseg_lib.data.splits import ZeroShotSplit
+from sptseg_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 
 def test_generator_is_deterministic_by_seed() -> None:

@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
-from sptseg_lib import tiny_clip
+from sptseg_lib.clip_loading import TINY_CLIP_NAME, build_tiny_clip, load_clip
 from sptseg_lib.data.shapes import CLASS_NAMES, OBJECT_CLASSES
-from sptseg_lib.tiny_clip import (
+from sptseg_lib.tools import pretrain_tiny_clip as tiny_clip
+from sptseg_lib.tools.pretrain_tiny_clip import (
     CaptionStream,
     batch_texts,
     contrastive_loss,
@@ -98,7 +99,7 @@ def test_caption_stream_batch_k_depends_only_on_seed_and_k() -> None:
 
 
 def test_text_prefix_encoding_equals_full_encode_text() -> None:
-    model = tiny_clip.build_model().eval()
+    model = build_tiny_clip().eval()
     tokens = open_clip.get_tokenizer("ViT-B-16")(
         ["a red circle and a blue star on grass", "sand", "a photo of a"]
     )
@@ -139,14 +140,7 @@ def test_pretrain_smoke(tmp_path: Path) -> None:
 
 
 def _load_shipped():
-    try:
-        from sptseg_lib.clip_loading import load_clip
-    except ImportError:  # the loader module is written by another developer
-        tiny_clip.register_config()
-        return open_clip.create_model(
-            "sptseg-tiny-clip", pretrained=str(SHIPPED / tiny_clip.WEIGHTS_FILE)
-        ).eval()
-    return load_clip("sptseg-tiny-clip", pretrained=str(SHIPPED / tiny_clip.WEIGHTS_FILE))
+    return load_clip(TINY_CLIP_NAME, pretrained=str(SHIPPED / tiny_clip.WEIGHTS_FILE))
 
 
 @pytest.mark.skipif(not (SHIPPED / tiny_clip.RECORD_FILE).exists(), reason="tiny CLIP not pretrained yet")

@@ -1,4 +1,4 @@
-"""COCO-Stuff 164K (reference 6.1, 6.4).
+"""COCO-Stuff 164K (docs/reference.md §6.1, §6.4).
 
 Layout under the ``coco_stuff164k`` folder (found by :func:`~sptseg_lib.data.paths.resolve_data_root`)::
 

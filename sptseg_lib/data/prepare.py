@@ -1,4 +1,4 @@
-"""The ``prepare-data`` step: turn the downloaded archives into the layouts the loaders read (reference 6.4).
+"""The ``prepare-data`` step: turn the downloaded archives into the loaders' layouts (docs/reference.md §6.4).
 
 * :func:`prepare_voc`: SBD's ``dataset/cls/<id>.mat`` (struct ``GTcls``, field ``Segmentation``: uint8
   VOC indices) -> ``VOC2012/SegmentationClassAug/<id>.png``, plus the lists ``aug.txt`` and

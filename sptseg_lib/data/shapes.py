@@ -3,7 +3,7 @@
 Why this world exists: no CLIP weights and no benchmark images can be downloaded here, so the whole pipeline
 (tiny CLIP, spectral prompt, decoders, losses, metrics) runs on scenes the project draws itself.
 
-Design (see issue 6 for the prototype measurements that decided it):
+Design (each choice below was settled by measuring small prototypes first):
 
 * **Object classes are compositional**: colour x shape, 4 x 4 = 16 classes named by plain words
   ("red circle", "blue star", ...). The 4 unseen classes form a Latin-square diagonal, so every colour and
@@ -35,8 +35,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sptseg_lib.data.splits import ZeroShotSplit
-from sptseg_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from .splits import SHAPES_CLASS_NAMES, SHAPES_OBJECT_CLASSES, SHAPES_SHAPES, SHAPES_STUFF
+from .splits import SHAPES_SPLIT as SHAPES_SPLIT  # the world's zero-shot split, defined with the others
+from .transforms import normalise
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (215, 45, 40),
@@ -44,7 +45,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "blue": (50, 95, 225),
     "yellow": (235, 205, 45),
 }
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star")
+"""The RGB of each colour word of the class names (in the order of ``splits.SHAPES_COLOURS``)."""
+SHAPES: tuple[str, ...] = SHAPES_SHAPES
 # Stripe texture tied to the shape: (period in pixels, orientation in degrees of the wave vector).
 SHAPE_TEXTURE: dict[str, tuple[float, float]] = {
     "circle": (4.0, 0.0),
@@ -52,19 +54,11 @@ SHAPE_TEXTURE: dict[str, tuple[float, float]] = {
     "triangle": (7.0, 45.0),
     "star": (7.0, 135.0),
 }
-STUFF: tuple[str, ...] = ("grass", "sand", "water", "brick")
+STUFF: tuple[str, ...] = SHAPES_STUFF
 
-OBJECT_CLASSES: tuple[tuple[str, str], ...] = tuple((c, s) for c in COLOURS for s in SHAPES)
-CLASS_NAMES: tuple[str, ...] = tuple(f"{c} {s}" for c, s in OBJECT_CLASSES) + STUFF
+OBJECT_CLASSES: tuple[tuple[str, str], ...] = SHAPES_OBJECT_CLASSES
+CLASS_NAMES: tuple[str, ...] = SHAPES_CLASS_NAMES
 NUM_OBJECT_CLASSES = len(OBJECT_CLASSES)
-# Latin-square diagonal: each colour and each shape is in exactly one unseen class (and three seen ones).
-_UNSEEN_NAMES = ("red star", "green triangle", "blue square", "yellow circle")
-
-SHAPES_SPLIT = ZeroShotSplit(
-    name="shapes",
-    class_names=CLASS_NAMES,
-    unseen=tuple(sorted(CLASS_NAMES.index(n) for n in _UNSEEN_NAMES)),
-)
 
 IMAGE_SIZE = 64
 SCENE_OBJECTS: tuple[int, int] = (1, 3)
@@ -263,13 +257,6 @@ def render_single_object(rng: np.random.Generator, index: int, size: int = IMAGE
     stuff = (NUM_OBJECT_CLASSES + int(rng.integers(len(STUFF))),)
     scene = render_scene(rng, size, objects=[index], stuff=stuff, radius=(14.0, 22.0))
     return scene, f"a photo of a {CLASS_NAMES[index]}"
-
-
-def normalise(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) or (B, H, W, 3) uint8 -> (3, H, W) or (B, 3, H, W) float, ImageNet mean/std on 0-255."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).float()
-    t = (t - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
-    return t.movedim(-1, -3).contiguous()
 
 
 class ShapesDataset(Dataset):

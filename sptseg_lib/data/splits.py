@@ -1,6 +1,6 @@
 """Zero-shot class splits as data: class names (as the text encoder sees them) and seen/unseen indices.
 
-Also the label settings of the protocol (reference 6.3): how a ground-truth label map becomes the
+Also the label settings of the protocol (docs/reference.md §6.3): how a ground-truth label map becomes the
 training target in the *inductive*, *transductive* and *fully supervised* settings, and how a predicted
 channel index maps back to a data-set label.
 """
@@ -54,7 +54,7 @@ class ZeroShotSplit:
             raise ValueError(f"split {self.name!r}: unseen indices {bad} out of range")
 
 
-# --- the class lists (reference 6.2) ----------------------------------------------------------------
+# --- the class lists (docs/reference.md §6.2) -----------------------------------------------------
 
 VOC_CLASS_NAMES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -98,30 +98,33 @@ river, road, tree, wall-concrete."""
 VOC_SPLIT = ZeroShotSplit("voc", VOC_CLASS_NAMES, VOC_UNSEEN)
 COCO_STUFF_SPLIT = ZeroShotSplit("coco_stuff", COCO_STUFF_CLASS_NAMES, COCO_STUFF_UNSEEN)
 
+# --- the project's synthetic world (its scenes are drawn by sptseg_lib.data.shapes) ---------------------
+SHAPES_COLOURS: tuple[str, ...] = ("red", "green", "blue", "yellow")
+SHAPES_SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star")
+SHAPES_STUFF: tuple[str, ...] = ("grass", "sand", "water", "brick")
+SHAPES_OBJECT_CLASSES: tuple[tuple[str, str], ...] = tuple(
+    (c, s) for c in SHAPES_COLOURS for s in SHAPES_SHAPES
+)
+"""The 16 compositional object classes (colour, shape), in class order; the 4 stuff classes follow."""
+SHAPES_CLASS_NAMES: tuple[str, ...] = tuple(f"{c} {s}" for c, s in SHAPES_OBJECT_CLASSES) + SHAPES_STUFF
+SHAPES_UNSEEN_NAMES: tuple[str, ...] = ("red star", "green triangle", "blue square", "yellow circle")
+"""A Latin-square diagonal: each colour and each shape is in one unseen class (and in three seen ones)."""
+SHAPES_SPLIT = ZeroShotSplit(
+    "shapes", SHAPES_CLASS_NAMES, tuple(sorted(SHAPES_CLASS_NAMES.index(n) for n in SHAPES_UNSEEN_NAMES))
+)
+
 SPLIT_NAMES: tuple[str, ...] = ("voc", "coco_stuff", "shapes")
 
 
 def get_split(name: str) -> ZeroShotSplit:
-    """The :class:`ZeroShotSplit` called ``name``: ``"voc"``, ``"coco_stuff"`` or ``"shapes"``.
-
-    ``"shapes"`` (the synthetic world) is imported lazily from :mod:`sptseg_lib.data.shapes`.
-    """
-    if name == "voc":
-        return VOC_SPLIT
-    if name == "coco_stuff":
-        return COCO_STUFF_SPLIT
-    if name == "shapes":
-        try:
-            from .shapes import SHAPES_SPLIT
-        except ImportError as err:
-            raise ImportError(
-                f"split 'shapes' needs sptseg_lib.data.shapes.SHAPES_SPLIT, which failed to import: {err}"
-            ) from err
-        return SHAPES_SPLIT
+    """The :class:`ZeroShotSplit` called ``name``: ``"voc"``, ``"coco_stuff"`` or ``"shapes"``."""
+    splits = {"voc": VOC_SPLIT, "coco_stuff": COCO_STUFF_SPLIT, "shapes": SHAPES_SPLIT}
+    if name in splits:
+        return splits[name]
     raise KeyError(f"unknown split {name!r}; known splits: {', '.join(SPLIT_NAMES)}")
 
 
-# --- label settings (reference 6.3) -------------------------------------------------------------------
+# --- label settings (docs/reference.md §6.3) --------------------------------------------------------
 
 
 def _check_setting(setting: str) -> None:

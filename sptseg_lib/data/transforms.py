@@ -1,4 +1,4 @@
-"""Training and test augmentation with mmsegmentation's semantics (reference 6.1), in plain PyTorch.
+"""Training and test augmentation with mmsegmentation's semantics (docs/reference.md §6.1), in plain PyTorch.
 
 Train pipeline (the order of the reference configs)::
 
@@ -37,6 +37,15 @@ IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 CLIP_MEAN = (0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255)
 CLIP_STD = (0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255)
+
+
+def normalise(image: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` or ``(B, H, W, 3)`` uint8 RGB -> ``(3, H, W)`` or ``(B, 3, H, W)`` float: ImageNet mean
+    and std on 0-255, the normalisation of the reference pipeline and of the tiny CLIP's pretraining."""
+    t = torch.from_numpy(np.ascontiguousarray(image)).float()
+    t = (t - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    return t.movedim(-1, -3).contiguous()
+
 
 Normalization = Literal["imagenet", "clip"]
 _NORMS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "clip": (CLIP_MEAN, CLIP_STD)}
@@ -350,6 +359,7 @@ __all__: Sequence[str] = [
     "build_train_transform",
     "crop_is_balanced",
     "hsv_to_rgb",
+    "normalise",
     "pad_to",
     "photometric_distortion",
     "random_crop",

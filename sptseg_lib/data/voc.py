@@ -1,4 +1,4 @@
-"""PASCAL VOC 2012 with the SBD "aug" annotations (reference 6.1, 6.4).
+"""PASCAL VOC 2012 with the SBD "aug" annotations (docs/reference.md §6.1, §6.4).
 
 Layout under the ``VOC2012`` folder (found by :func:`~sptseg_lib.data.paths.resolve_data_root`)::
 

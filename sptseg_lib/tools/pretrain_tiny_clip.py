@@ -19,7 +19,7 @@ Captions teach binding (which colour belongs to which shape), which a compositio
 Object lists are written in class order, so two captions are the same string exactly when they describe
 the same thing; identical captions in a batch count as positives of each other (no false negatives).
 
-Run ``python -m sptseg_lib.tiny_clip --out data/tiny_clip`` to regenerate the shipped weights.
+Run ``python -m sptseg_lib.tools.pretrain_tiny_clip --out data/tiny_clip`` to regenerate the shipped weights.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from sptseg_lib.data.shapes import (
+from ..clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, build_tiny_clip
+from ..data.shapes import (
     CLASS_NAMES,
     COLOURS,
     IMAGE_SIZE,
@@ -47,25 +48,16 @@ from sptseg_lib.data.shapes import (
     SHAPES,
     SHAPES_SPLIT,
     STUFF,
-    normalise,
     render_scene,
     render_single_object,
 )
-from sptseg_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 
-MODEL_NAME = "sptseg-tiny-clip"
 TOKENIZER_NAME = "ViT-B-16"
 TEMPLATE = "a photo of a {}"
-CONFIG_PATH = Path(__file__).parent / "model_configs" / f"{MODEL_NAME}.json"
-WEIGHTS_FILE = f"{MODEL_NAME}.pt"
+WEIGHTS_FILE = Path(TINY_CLIP_WEIGHTS).name
 RECORD_FILE = "pretraining.json"
 EVAL_SEED = 1000
-
-
-def register_config() -> None:
-    """Make ``sptseg-tiny-clip`` known to ``open_clip.create_model`` (idempotent)."""
-    if MODEL_NAME not in open_clip.list_models():
-        open_clip.add_model_config(CONFIG_PATH)
 
 
 # ----------------------------------------------------------------------------------------------- captions
@@ -271,12 +263,6 @@ def encode_text_prefix(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Te
     return x @ model.text_projection
 
 
-def build_model() -> torch.nn.Module:
-    """A randomly initialised tiny CLIP (open_clip ``CLIP``)."""
-    register_config()
-    return open_clip.create_model(MODEL_NAME)
-
-
 def save_fp16(model: torch.nn.Module, path: Path) -> None:
     """Save the state dict in open_clip's format with floating tensors in fp16."""
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
@@ -306,7 +292,7 @@ def pretrain(args: argparse.Namespace) -> dict:
         if args.verbose:
             print(msg, flush=True)
 
-    model = build_model()
+    model = build_tiny_clip()
     tokenizer = open_clip.get_tokenizer(TOKENIZER_NAME)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -324,7 +310,9 @@ def pretrain(args: argparse.Namespace) -> dict:
     )
     token_cache: dict[str, torch.Tensor] = {}
     best, history, t0 = None, [], time.time()
-    say(f"pretraining {MODEL_NAME}: {sum(p.numel() for p in model.parameters())} parameters, {vars(args)}")
+    say(
+        f"pretraining {TINY_CLIP_NAME}: {sum(p.numel() for p in model.parameters())} parameters, {vars(args)}"
+    )
     for step, (images, captions, negatives) in enumerate(loader):
         if step >= args.steps or time.time() - t0 > 60 * args.max_minutes:
             break
@@ -371,12 +359,12 @@ def pretrain(args: argparse.Namespace) -> dict:
     if best is None:
         raise RuntimeError("no evaluation ran; use --steps >= --eval-every or a larger --max-minutes")
     # The official figures: the shipped fp16 file, loaded through open_clip as users load it.
-    shipped = open_clip.create_model(MODEL_NAME, pretrained=str(out / WEIGHTS_FILE))
+    shipped = open_clip.create_model(TINY_CLIP_NAME, pretrained=str(out / WEIGHTS_FILE))
     acc = zero_shot_accuracy(shipped, tokenizer, args.eval_per_class)
     record = dict(
-        model=MODEL_NAME,
+        model=TINY_CLIP_NAME,
         weights=WEIGHTS_FILE,
-        command="python -m sptseg_lib.tiny_clip " + " ".join(args.argv),
+        command="python -m sptseg_lib.tools.pretrain_tiny_clip " + " ".join(args.argv),
         seed=args.seed,
         steps_run=history[-1]["step"],
         best_step=best[1]["step"],
@@ -396,7 +384,9 @@ def pretrain(args: argparse.Namespace) -> dict:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m sptseg_lib.tiny_clip", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m sptseg_lib.tools.pretrain_tiny_clip", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--out", required=True, help="folder for the fp16 weights, pretraining.json and the log")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=256)

@@ -13,7 +13,7 @@ line's ``runs/<preset>/``), and writes beside the other shipped data:
 Usage (the run first, then the copy)::
 
     python -m sptseg_lib train --preset shapes-sptseg --out runs/shapes-sptseg
-    python -m sptseg_lib.ship_miniature runs/shapes-sptseg
+    python -m sptseg_lib.tools.ship_miniature runs/shapes-sptseg
 """
 
 from __future__ import annotations
@@ -24,15 +24,13 @@ import shutil
 import sys
 from pathlib import Path
 
-import torch
-
-from .baselines import BASELINES, evaluate_baseline
-from .checkpoint import checkpoint_experiment, checkpoint_name, export_weights, load_checkpoint
-from .clip_loading import get_tokenizer, load_clip
-from .data.shapes import SHAPES_SPLIT, ShapesDataset
-from .evaluate import evaluate, write_report
-from .model import build_model
-from .notebook_env import SHIPPED_RUNS
+from ..baselines import BASELINES, evaluate_baseline
+from ..checkpoint import checkpoint_experiment, checkpoint_name, export_weights, load_checkpoint
+from ..clip_loading import get_tokenizer, load_clip
+from ..data.shapes import SHAPES_SPLIT, ShapesDataset
+from ..evaluate import evaluate, write_report
+from ..model import SPTSeg
+from ..runs import SHIPPED_RUNS
 
 METRICS = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU")
 
@@ -60,9 +58,7 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
 
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     start = next(r["time"] for r in log if r.get("event") in ("start", "resume"))
-    torch.manual_seed(experiment.train.seed)
-    model = build_model(experiment.model).eval()
-    model.load_trainable_state_dict(load_checkpoint(shipped)["model"])
+    model = SPTSeg.from_checkpoint(shipped, "cpu")
     test = ShapesDataset("test")
     result = evaluate(model, test, SHAPES_SPLIT, mode="whole", progress=False)
     write_report(

@@ -1,8 +1,8 @@
 """Execute the numbered notebooks with papermill, in order, and collect what they produce.
 
-``python -m sptseg_lib.run_notebooks [--only 01 02] [-p key value] [-y "key: value"]`` runs every
+``python -m sptseg_lib.tools.run_notebooks [--only 01 02] [-p key value] [-y "key: value"]`` runs every
 ``notebooks/NN_*.ipynb`` (or those whose number is in ``--only``) and writes, under the runs folder
-(``$SPTSEG_RUNS``, default ``runs/``, see :func:`sptseg_lib.notebook_env.runs_dir`):
+(``$SPTSEG_RUNS``, default ``runs/``, see :func:`sptseg_lib.runs.runs_dir`):
 
 * ``notebooks/NN_name.ipynb``: the executed copy (a failed one too, with papermill's error banner);
 * ``notebooks/NN_name/``: the figures the notebook saved, plus every PNG output as ``output_KK.png``;
@@ -35,7 +35,7 @@ from typing import Any
 import nbformat
 import yaml
 
-from .notebook_env import RUNS_ENV_VAR, project_root, runs_dir
+from ..runs import RUNS_ENV_VAR, project_root, runs_dir
 
 NOTEBOOK_RE = re.compile(r"^(\d{2})_.+\.ipynb$")
 
@@ -210,7 +210,7 @@ def run_all(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sptseg_lib.run_notebooks", description=__doc__.split("\n")[0]
+        prog="python -m sptseg_lib.tools.run_notebooks", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers to run (default: all)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))

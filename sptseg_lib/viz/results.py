@@ -1,0 +1,328 @@
+"""Pictures of the data, the training and the evaluation (notebooks 00, 05-09): label maps, CLIP's
+zero-shot classification, loss curves, per-class IoU, predictions, one class's mask, sliding windows.
+
+Array conventions: images ``(H, W, 3)`` uint8; label maps ``(H, W)`` with class indices, ``ignore_index``
+(255) and ``-1`` (pixels awaiting a pseudo-label); mask scores ``(C, H, W)``. Label colours are
+:func:`~sptseg_lib.viz.common.colour_labels`'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from ..data.splits import IGNORE_INDEX
+from .common import _class_entries, _figure, _legend_patches, _show, as_numpy, colour_labels
+
+HIGHLIGHTS = ("all", "seen", "unseen")
+"""What :func:`mask_explorer_figure` colours in its argmax panel (the other classes are grey)."""
+LOG_KEYS_NOT_PLOTTED = frozenset({"step", "lr", "images_per_s", "effective_batch", "time", "event"})
+"""Keys of a training-log record that :func:`loss_curves_figure` does not draw as loss terms."""
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def label_panels_figure(
+    image: np.ndarray | None,
+    panels: Mapping[str, np.ndarray],
+    class_names: Sequence[str],
+    unseen: Sequence[int] = (),
+    title: str = "",
+    ignore_index: int = IGNORE_INDEX,
+) -> Figure:
+    """An image (optional) and several label maps ``(H, W)`` of it side by side, one legend.
+
+    Used for a label map under the inductive / transductive / fully supervised settings
+    (:func:`~sptseg_lib.data.splits.remap_for_training`, shown in data-set class indices), or a label
+    before and after ``reduce_zero_label``.
+    """
+    n = len(panels) + (image is not None)
+    fig, axes = _figure(1, n, size=2.4)
+    k = 0
+    if image is not None:
+        axes[0, 0].imshow(as_numpy(image))
+        axes[0, 0].set_title(title or "image", fontsize=9)
+        k = 1
+    for i, (name, lab) in enumerate(panels.items()):
+        axes[0, k + i].imshow(colour_labels(lab, len(class_names), ignore_index), interpolation="nearest")
+        axes[0, k + i].set_title(name, fontsize=9)
+    _legend_patches(axes[0, -1], _class_entries(list(panels.values()), class_names, unseen, ignore_index))
+    return fig
+
+
+def image_label_figure(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    titles: Sequence[str] | None = None,
+    unseen: Sequence[int] = (),
+    ignore_index: int = IGNORE_INDEX,
+) -> Figure:
+    """Images ``(H, W, 3)`` uint8 on the top row, their label maps below (sizes may differ), one legend
+    of the classes present (unseen ones marked)."""
+    if len(images) != len(labels) or not images:
+        raise ValueError(f"need as many labels as images (at least one), got {len(images)} and {len(labels)}")
+    fig, axes = _figure(2, len(images), size=2.2)
+    for i, (image, lab) in enumerate(zip(images, labels)):
+        axes[0, i].imshow(as_numpy(image))
+        if titles:
+            axes[0, i].set_title(titles[i], fontsize=8)
+        axes[1, i].imshow(colour_labels(lab, len(class_names), ignore_index), interpolation="nearest")
+    _legend_patches(axes[1, -1], _class_entries(list(labels), class_names, unseen, ignore_index))
+    return fig
+
+
+def zero_shot_figure(
+    images: Sequence[np.ndarray],
+    probabilities: np.ndarray,
+    class_names: Sequence[str],
+    truth: Sequence[int] | None = None,
+    unseen: Sequence[int] = (),
+    top: int = 3,
+) -> Figure:
+    """CLIP zero-shot classification: each image over a bar chart of its ``top`` class probabilities.
+
+    ``probabilities``: ``(N, C)`` softmax over the class names. Bars of the true class (``truth``) are
+    green, others grey; unseen class names are marked ``*``.
+    """
+    p = as_numpy(probabilities)
+    if p.shape != (len(images), len(class_names)):
+        raise ValueError(f"probabilities must be (N={len(images)}, C={len(class_names)}), got {p.shape}")
+    fig = Figure(figsize=(2.1 * len(images), 4.0), layout="constrained")
+    axes = fig.subplots(2, len(images), squeeze=False, height_ratios=(1.2, 1.0))
+    for i, image in enumerate(images):
+        ax = axes[0, i]
+        ax.imshow(as_numpy(image))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if truth is not None:
+            ax.set_title(class_names[truth[i]] + (" *" if truth[i] in unseen else ""), fontsize=8)
+        order = np.argsort(-p[i])[:top]
+        colours = ["tab:green" if truth is not None and c == truth[i] else "0.6" for c in order]
+        bars = axes[1, i]
+        bars.barh(range(len(order))[::-1], p[i][order], color=colours)
+        bars.set_yticks(
+            range(len(order))[::-1], [class_names[c] + (" *" if c in unseen else "") for c in order]
+        )
+        bars.tick_params(labelsize=7)
+        bars.set_xlim(0, 1)
+    fig.suptitle("zero-shot classification (top classes; * = unseen in segmentation training)", fontsize=9)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+def loss_curves_figure(records: Sequence[Mapping[str, float]], title: str = "") -> Figure:
+    """Loss terms against the step (log scale) from training-log records, and the learning rate.
+
+    ``records``: dicts with ``step`` and numeric terms (``loss``, ``focal``, ``ssim``, ``dice``, ``lr``),
+    e.g. the lines of a run's ``log.jsonl`` that carry a ``loss``; other records are skipped.
+    """
+    rows = [r for r in records if "loss" in r and "step" in r]
+    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
+    ax, ax_lr = fig.subplots(1, 2)
+    steps = [r["step"] for r in rows]
+    terms = [k for k in (rows[0] if rows else {}) if k not in LOG_KEYS_NOT_PLOTTED and "loss" not in k]
+    for name in ["loss", *terms]:
+        ax.plot(steps, [r[name] for r in rows], marker=".", label=name)
+    if rows:
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_title(title or "training loss (weighted terms)", fontsize=9)
+    ax_lr.plot(steps, [r.get("lr", np.nan) for r in rows], color="tab:gray")
+    ax_lr.set_xlabel("step")
+    ax_lr.set_title("learning rate (warm-up, then poly)", fontsize=9)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def per_class_iou_figure(
+    iou: Sequence[float], class_names: Sequence[str], unseen: Sequence[int], title: str = ""
+) -> Figure:
+    """Per-class IoU (percent) as bars, seen classes blue and unseen orange, with mIoU(S) and mIoU(U) as
+    dashed lines. NaN (a class absent from both prediction and labels) is drawn as an empty, hatched bar."""
+    values = np.asarray(iou, dtype=np.float64)
+    if values.shape != (len(class_names),):
+        raise ValueError(f"{len(class_names)} class names for {values.shape} IoU values")
+    is_unseen = np.isin(np.arange(len(values)), list(unseen))
+    fig = Figure(figsize=(max(5.0, 0.3 * len(values) + 1.5), 3.2), layout="constrained")
+    ax = fig.subplots()
+    colours = np.where(is_unseen, "tab:orange", "tab:blue")
+    ax.bar(np.arange(len(values)), np.nan_to_num(values), color=colours)
+    for i in np.flatnonzero(np.isnan(values)):
+        ax.bar(i, 100.0, fill=False, hatch="//", edgecolor="0.7")
+    for group, colour, name in ((~is_unseen, "tab:blue", "mIoU(S)"), (is_unseen, "tab:orange", "mIoU(U)")):
+        chosen = values[group & ~np.isnan(values)]
+        if chosen.size:
+            ax.axhline(chosen.mean(), color=colour, linestyle="--", label=f"{name} {chosen.mean():.1f}")
+    ax.set_xticks(np.arange(len(values)), class_names, rotation=70, fontsize=7)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("IoU (%)")
+    ax.set_title(title or "per-class IoU (orange: unseen)", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def error_map(prediction: np.ndarray, label: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """``(H, W, 3)``: green where the prediction is right, red where wrong, grey where the label is
+    ignored."""
+    pred, lab = as_numpy(prediction), as_numpy(label)
+    out = np.where((pred == lab)[..., None], (0.2, 0.7, 0.2), (0.85, 0.15, 0.15))
+    out[lab == ignore_index] = (0.6, 0.6, 0.6)
+    return out
+
+
+def prediction_figure(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    predictions: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    unseen: Sequence[int] = (),
+    ignore_index: int = IGNORE_INDEX,
+) -> Figure:
+    """Qualitative masks: one row per image with the image, the ground truth, the prediction and the
+    right/wrong map (:func:`error_map`); the legend lists the classes present (unseen ones marked)."""
+    fig, axes = _figure(len(images), 4, size=2.0)
+    n = len(class_names)
+    for row, (image, lab, pred) in enumerate(zip(images, labels, predictions)):
+        axes[row, 0].imshow(as_numpy(image))
+        axes[row, 1].imshow(colour_labels(lab, n, ignore_index), interpolation="nearest")
+        axes[row, 2].imshow(colour_labels(pred, n, ignore_index), interpolation="nearest")
+        axes[row, 3].imshow(error_map(pred, lab, ignore_index), interpolation="nearest")
+        valid = as_numpy(lab) != ignore_index
+        accuracy = float((as_numpy(pred) == as_numpy(lab))[valid].mean()) if valid.any() else float("nan")
+        axes[row, 3].set_title(f"right / wrong ({accuracy:.0%} right)", fontsize=8)
+        _legend_patches(axes[row, 3], _class_entries([lab, pred], class_names, unseen, ignore_index))
+    for ax, name in zip(axes[0], ("image", "ground truth", "prediction")):
+        ax.set_title(name, fontsize=9)
+    return fig
+
+
+def mask_iou(mask: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """IoU of two boolean masks over the ``valid`` pixels (percent); NaN when both are empty."""
+    m, t = as_numpy(mask).astype(bool), as_numpy(truth).astype(bool)
+    if valid is not None:
+        v = as_numpy(valid).astype(bool)
+        m, t = m & v, t & v
+    union = int((m | t).sum())
+    return 100.0 * int((m & t).sum()) / union if union else float("nan")
+
+
+def mask_explorer_figure(
+    image: np.ndarray,
+    scores: np.ndarray,
+    label: np.ndarray,
+    class_names: Sequence[str],
+    unseen: Sequence[int],
+    class_index: int,
+    threshold: float = 0.5,
+    highlight: str = "unseen",
+    ignore_index: int = IGNORE_INDEX,
+) -> Figure:
+    """One class of one prediction: four panels.
+
+    1. the image with the class's mask ``scores[c] >= threshold`` tinted;
+    2. the score map of the class with the threshold's contour;
+    3. the mask against the ground truth: true positives green, false positives red, misses blue
+       (ignored pixels grey), titled with the mask's IoU (:func:`mask_iou`);
+    4. the argmax over all classes, in colour for the ``highlight`` group (``all``, ``seen`` or
+       ``unseen`` classes) and grey for the others.
+
+    Args:
+        scores: ``(C, H, W)`` per-class scores (sigmoid, after the seen-class penalty if any).
+        label: ``(H, W)`` ground truth with ``ignore_index``.
+    """
+    s, lab = as_numpy(scores).astype(np.float64), as_numpy(label)
+    if s.ndim != 3 or s.shape[0] != len(class_names) or s.shape[1:] != lab.shape:
+        raise ValueError(
+            f"scores must be (C={len(class_names)}, H, W) matching the label {lab.shape}, got {s.shape}"
+        )
+    if not 0 <= class_index < len(class_names):
+        raise ValueError(f"class_index {class_index} out of range 0..{len(class_names) - 1}")
+    if highlight not in HIGHLIGHTS:
+        raise ValueError(f"highlight must be one of {HIGHLIGHTS}, got {highlight!r}")
+    name = class_names[class_index] + (" (unseen)" if class_index in unseen else " (seen)")
+    mask = s[class_index] >= threshold
+    truth = lab == class_index
+    valid = lab != ignore_index
+    fig, axes = _figure(1, 4, size=2.4)
+    tint = as_numpy(image).astype(np.float64) / 255.0
+    tint = np.where(mask[..., None], 0.45 * tint + 0.55 * np.asarray((1.0, 0.85, 0.0)), tint)
+    axes[0, 0].imshow(tint)
+    axes[0, 0].set_title(f"{name}\nscore >= {threshold:.2f}: {mask.mean():.0%} of pixels", fontsize=8)
+    lo = min(0.0, float(s.min()))
+    _show(axes[0, 1], s[class_index], "score of the class", cmap="viridis", vmin=lo, vmax=1.0)
+    if s[class_index].min() < threshold < s[class_index].max():
+        axes[0, 1].contour(s[class_index], levels=[threshold], colors="red", linewidths=1)
+    outcome = np.zeros((*lab.shape, 3))
+    outcome[mask & truth] = (0.2, 0.7, 0.2)
+    outcome[mask & ~truth] = (0.85, 0.15, 0.15)
+    outcome[~mask & truth] = (0.15, 0.35, 0.9)
+    outcome[~valid] = (0.6, 0.6, 0.6)
+    iou = mask_iou(mask, truth, valid)
+    iou_text = "n/a (absent)" if np.isnan(iou) else f"{iou:.1f}"
+    _show(axes[0, 2], outcome, f"green hit, red false, blue missed\nIoU {iou_text}")
+    argmax = s.argmax(0)
+    group = {
+        "all": np.ones(len(class_names), dtype=bool),
+        "seen": ~np.isin(np.arange(len(class_names)), list(unseen)),
+        "unseen": np.isin(np.arange(len(class_names)), list(unseen)),
+    }[highlight]
+    coloured = colour_labels(argmax, len(class_names), ignore_index)
+    coloured[~group[argmax]] = (0.8, 0.8, 0.8)
+    axes[0, 3].imshow(coloured, interpolation="nearest")
+    axes[0, 3].set_title(f"argmax, {highlight} classes in colour", fontsize=8)
+    present = [c for c in np.unique(argmax).tolist() if group[c]]
+    _legend_patches(axes[0, 3], _class_entries([np.asarray(present)], class_names, unseen, ignore_index))
+    return fig
+
+
+def sliding_windows_figure(
+    image: np.ndarray, windows: Sequence[tuple[int, int, int, int]], title: str = ""
+) -> Figure:
+    """The windows ``(y1, y2, x1, x2)`` of a sliding-window inference
+    (:func:`sptseg_lib.inference.slide_windows`) drawn over the image they tile, each in its own colour."""
+    from matplotlib.patches import Rectangle
+
+    fig, axes = _figure(1, 1, size=4.0)
+    ax = axes[0, 0]
+    ax.imshow(as_numpy(image))
+    colours = colormaps["tab10"].colors
+    for k, (y1, y2, x1, x2) in enumerate(windows):
+        inset = 1.5 * (k % 3)  # overlapping windows stay visible
+        ax.add_patch(
+            Rectangle(
+                (x1 - 0.5 + inset, y1 - 0.5 + inset),
+                x2 - x1 - 2 * inset,
+                y2 - y1 - 2 * inset,
+                fill=False,
+                edgecolor=colours[k % len(colours)],
+                linewidth=2,
+            )
+        )
+    ax.set_title(title or f"{len(windows)} sliding windows", fontsize=9)
+    return fig
+
+
+__all__ = [
+    "HIGHLIGHTS",
+    "LOG_KEYS_NOT_PLOTTED",
+    "error_map",
+    "image_label_figure",
+    "label_panels_figure",
+    "loss_curves_figure",
+    "mask_explorer_figure",
+    "mask_iou",
+    "per_class_iou_figure",
+    "prediction_figure",
+    "sliding_windows_figure",
+    "zero_shot_figure",
+]

@@ -1,0 +1,82 @@
+"""The runs folder and its environment variable, run naming, the shipped runs, checkpoint search, and
+"load if it exists, else train" (:mod:`sptseg_lib.runs`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from sptseg_lib import runs
+from sptseg_lib.checkpoint import checkpoint_name, save_checkpoint
+from sptseg_lib.config import experiment_preset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_runs_dir_ignores_the_working_directory(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPTSEG_RUNS", "some-runs")
+    assert runs.runs_dir("x", create=False) == ROOT / "some-runs" / "x"
+    monkeypatch.delenv("SPTSEG_RUNS")
+    assert runs.runs_dir(create=False) == ROOT / "runs"
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path / "abs"))
+    assert runs.runs_dir("a", "b") == tmp_path / "abs" / "a" / "b" and (tmp_path / "abs/a/b").is_dir()
+
+
+def test_find_spectral_filter_reads_a_checkpoint(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    monkeypatch.setattr(runs, "SHIPPED_RUNS", tmp_path / "no-shipped-runs")
+    assert runs.find_spectral_filter() is None
+    weight = torch.randn(4, 3, 8, 2)
+    save_checkpoint(
+        tmp_path / "run" / "iter_000010.pt", {"model": {"encoder.spectral.filters.shared": weight}}
+    )
+    found, path = runs.find_spectral_filter()
+    assert path.name == "iter_000010.pt"
+    torch.testing.assert_close(found, torch.view_as_complex(weight))
+
+
+def test_find_spectral_filter_falls_back_to_the_shipped_run(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    found, path = runs.find_spectral_filter()
+    assert path.parent == runs.SHIPPED_RUNS / "shapes-sptseg"
+    assert found.is_complex() and found.shape[-1] == 128  # (h, w//2+1, C) of the tiny CLIP's width
+
+
+def _finished_run(folder: Path, experiment) -> Path:
+    steps = experiment.train.iterations
+    return save_checkpoint(
+        folder / checkpoint_name(steps), {"experiment": experiment.to_dict(), "step": steps, "model": {}}
+    )
+
+
+def test_smoke_training_run_prefers_a_finished_run_of_the_same_recipe(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    preset = experiment_preset("shapes-sptseg")
+    # the shipped run is found when the user has none ...
+    shipped = runs.training_run("smoke", "shapes")
+    assert shipped.reused and shipped.final.parent == runs.SHIPPED_RUNS / "shapes-sptseg"
+    # ... a stale run of a changed recipe is ignored even when it is longer ...
+    stale = preset.with_overrides({"train.lr": 1e-3, "train.iterations": 3000})
+    _finished_run(tmp_path / "miniature_tables" / "shapes-sptseg" / "seed0", stale)
+    assert runs.training_run("smoke", "shapes").final == shipped.final
+    # ... and the user's own run of the whole schedule wins the tie with the shipped one
+    own = _finished_run(tmp_path / "shapes-sptseg", preset)
+    assert runs.training_run("smoke", "shapes").final == own
+    monkeypatch.setattr(runs, "SHIPPED_RUNS", tmp_path / "none")
+    (tmp_path / "shapes-sptseg" / own.name).unlink()
+    fresh = runs.training_run("smoke", "shapes")
+    assert not fresh.reused and fresh.steps == runs.SMOKE_ITERATIONS
+
+
+def test_reports_of_the_shipped_run_go_to_the_runs_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    shipped = runs.SHIPPED_RUNS / "shapes-sptseg" / "iter_001500.pt"
+    assert runs.is_shipped(shipped)
+    json_path, md_path = runs.evaluation_paths(shipped, "eval40")
+    assert json_path == tmp_path / "shipped" / "shapes-sptseg" / "iter_001500.eval40.json"
+    assert md_path.parent == json_path.parent
+    own = tmp_path / "shapes-sptseg" / "iter_001500.pt"
+    assert not runs.is_shipped(own)
+    assert runs.evaluation_paths(own, "eval")[0] == own.with_name("iter_001500.eval.json")
