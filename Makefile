@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	SPTSEG_RUNS=$(RUNS) $(PY) -m sptseg_lib.run_notebooks
+	SPTSEG_RUNS=$(RUNS) $(PY) -m sptseg_lib.tools.run_notebooks
 
 test: $(STAMP)
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg \

@@ -181,13 +181,6 @@ def padded_scores(model: nn.Module, images: torch.Tensor, text: torch.Tensor) ->
     return model.predict(images, text)[..., :h, :w]
 
 
-def seen_mask_for(split: ZeroShotSplit, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(C,)`` bool, True for the seen classes of ``split``."""
-    mask = torch.zeros(split.num_classes, dtype=torch.bool, device=device)
-    mask[list(split.seen)] = True
-    return mask
-
-
 class Predictor:
     """Image to per-class scores, the test protocol end to end (the module docstring's steps 1-5).
 
@@ -335,7 +328,6 @@ __all__ = [
     "apply_seen_penalty",
     "padded_scores",
     "resized_scores",
-    "seen_mask_for",
     "slide_inference",
     "slide_windows",
     "whole_inference",

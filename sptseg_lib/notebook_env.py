@@ -138,8 +138,8 @@ def load_notebook_clip(source: str, device: torch.device) -> tuple[str, open_cli
         if weights is None:
             raise FileNotFoundError(
                 f"clip='tiny' needs the shipped tiny CLIP {TINY_CLIP_WEIGHTS}, which is "
-                "missing; regenerate it with `python -m sptseg_lib.tiny_clip --out data/tiny_clip`, or use "
-                "clip='random'"
+                "missing; regenerate it with `python -m sptseg_lib.tools.pretrain_tiny_clip "
+                "--out data/tiny_clip`, or use clip='random'"
             )
         model = load_clip(TINY_CLIP_NAME, str(weights), device=device, quick_gelu=False)
         text = (

@@ -240,6 +240,39 @@ def evaluated_run(
     return write_report(result, split, json_path, md_path, experiment=experiment.name, step=step), how
 
 
+def evaluated_presets(
+    names: list[str],
+    device: torch.device | str,
+    *,
+    iterations: int = 0,
+    limit: int | None = None,
+    data_root: str = "",
+) -> dict[str, dict[str, Any]]:
+    """:func:`evaluated_run` for each preset, shortened to ``iterations`` when given (else its whole
+    schedule); presets whose configurations agree up to their names (``shapes-sptseg`` and
+    ``shapes-sptseg-dec3``) share one run. Returns preset name -> report; prints one line per run."""
+    results: dict[str, dict[str, Any]] = {}
+    by_recipe: dict[str, dict[str, Any]] = {}
+    for name in names:
+        preset = experiment_preset(name)
+        experiment = preset.shortened(iterations or preset.train.iterations)
+        if data_root:
+            experiment = experiment.with_overrides({"data.root": data_root})
+        recipe = {k: v for k, v in experiment.to_dict().items() if k not in ("name", "description")}
+        key = json.dumps(recipe, sort_keys=True)
+        if key not in by_recipe:
+            by_recipe[key], how = evaluated_run(experiment, preset.train.iterations, device, limit)
+            print(f"  {name:28s} {how}: {experiment.train.iterations} iterations")
+        results[name] = by_recipe[key]
+    return results
+
+
+def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's ``log.jsonl`` (one dict per logged step or event); empty before the first."""
+    path = Path(run_dir) / "log.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
 def find_tables(path: str = "") -> Path | None:
     """The miniature tables of ``benchmarks/miniature_tables.py``: ``path`` if given (it must exist), else
     the runs folder's own ``miniature_tables/tables.json``, else the shipped ``data/miniature/tables.json``;
@@ -253,6 +286,15 @@ def find_tables(path: str = "") -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def tables_row(tables: dict[str, Any], table: str, preset: str) -> dict[str, Any]:
+    """The metrics of the row that trained ``preset`` in Table ``table`` of a :func:`find_tables` file
+    (``{metric: {"mean", "std", "n", "values"}}``)."""
+    for row in tables["tables"][f"table{table}"]["rows"]:
+        if row["preset"] == preset:
+            return row["metrics"]
+    raise KeyError(f"the miniature tables have no row for {preset} in table {table}; rerun the tables script")
 
 
 def find_spectral_filter(path: str | Path | None = None) -> tuple[torch.Tensor, Path] | None:
@@ -288,6 +330,7 @@ __all__ = [
     "SMOKE_ITERATIONS",
     "TABLES_FILE",
     "TrainingRun",
+    "evaluated_presets",
     "evaluated_run",
     "evaluation_paths",
     "family_for",
@@ -295,8 +338,10 @@ __all__ = [
     "find_tables",
     "is_shipped",
     "project_root",
+    "read_log",
     "run_folder",
     "runs_dir",
+    "tables_row",
     "train_or_load",
     "training_run",
 ]

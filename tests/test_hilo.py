@@ -225,3 +225,26 @@ def test_bad_grid_is_explained() -> None:
         m(torch.randn(1, 21, DIM), (4, 5))
     with pytest.raises(ValueError, match=r"\(B, H\*W, 16\)"):
         m(torch.randn(1, 20, DIM + 1), (4, 5))
+
+
+def test_hilo_query_maps_read_the_right_entries() -> None:
+    import numpy as np
+
+    from sptseg_lib.hilo import hilo_query_maps
+
+    grid, ws = (6, 6), 3
+    attn = HiLoAttention(16, num_heads=4, window_size=ws, alpha=0.5, hifi_projection=False)
+    _, maps = attn(torch.randn(1, 36, 16), grid, return_attention=True)
+    query = (4, 1)
+    hifi, lofi = hilo_query_maps(maps, grid, query, head=1)
+    # Hi-Fi: weights only inside the query's window, summing to one.
+    outside = np.ones(grid, dtype=bool)
+    outside[3:6, 0:3] = False
+    assert np.all(hifi[outside] == 0) and hifi.sum() == pytest.approx(1.0, abs=1e-5)
+    expected = maps.hifi[0, 1, 1, 0, (4 % ws) * ws + 1 % ws].reshape(ws, ws).detach().numpy()
+    np.testing.assert_allclose(hifi[3:6, 0:3], expected)
+    # Lo-Fi: every cell carries the weight of the pooled key that averages it.
+    row = maps.lofi[0, 1, query[0] * 6 + query[1]].detach().numpy()
+    for i in range(6):
+        for j in range(6):
+            assert lofi[i, j] == pytest.approx(row[(i // ws) * 2 + j // ws])

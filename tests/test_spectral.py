@@ -126,3 +126,17 @@ def test_shape_errors_are_clear() -> None:
         spectral_prompt(torch.randn(1, 15, 2), torch.randn(1, 2), torch.ones(4, 3, 2, dtype=cfloat), (4, 4))
     with pytest.raises(ValueError, match="does not fit a 4x4 grid"):
         spectral_prompt(torch.randn(1, 16, 2), torch.randn(1, 2), torch.ones(4, 4, 2, dtype=cfloat), (4, 4))
+
+
+def test_spectral_prompt_steps_end_in_the_library_result() -> None:
+    from sptseg_lib.spectral import spectral_prompt_steps
+
+    h, w, c = 6, 8, 5
+    tokens, cls = torch.randn(h, w, c), torch.randn(c)
+    weight = torch.randn(h, w // 2 + 1, c, dtype=torch.complex64)
+    steps = spectral_prompt_steps(tokens, cls, weight)
+    expected = spectral_prompt(tokens.reshape(1, h * w, c), cls[None], weight, (h, w)).reshape(h, w, c)
+    torch.testing.assert_close(steps["S"], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(steps["H+S"], tokens + expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(steps["H*g"], tokens * cls)
+    assert steps["spectrum"].shape == (h, w // 2 + 1, c)

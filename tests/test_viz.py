@@ -1,5 +1,5 @@
 """Tests of the sptseg_lib.viz package as a whole: every figure renders, the shared helpers of
-viz.common, and every ``viz.X`` that the notebooks, tests, benchmarks and library use resolves.
+viz.common, and every attribute of viz that the notebooks, tests, benchmarks and library use resolves.
 
 The figures of each part are tested in tests/test_viz_<module>.py; the computations they show where
 those computations live (tests/test_spectral.py, test_hilo.py, test_losses.py, test_ablations.py).

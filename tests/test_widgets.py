@@ -8,7 +8,8 @@ import torch
 
 from sptseg_lib import viz
 from sptseg_lib.hilo import HiLoAttention
-from sptseg_lib.widgets import HiLoExplorer, SpectrumExplorer, hilo_explorer_figure
+from sptseg_lib.viz.hilo import hilo_explorer_figure
+from sptseg_lib.widgets import HiLoExplorer, SpectrumExplorer
 
 
 @pytest.fixture()

@@ -2,7 +2,7 @@
 
 * :func:`as_numpy` (a tensor or array as a NumPy array), :func:`to_gray`, :func:`denormalise`;
 * ``_figure`` (a grid of tick-less axes on a new :class:`~matplotlib.figure.Figure`), ``_show`` (one
-  ``imshow`` panel), :func:`figure_png`;
+  ``imshow`` panel), ``_line_figure`` (named lines over one x axis), :func:`figure_png`;
 * label maps: :func:`label_colormap`, :func:`colour_labels` with :data:`IGNORE_RGB` / :data:`PSEUDO_RGB`,
   and the legend of the classes present (``_class_entries``, ``_legend_patches``).
 
@@ -13,7 +13,7 @@ the public names only.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -78,6 +78,24 @@ def _show(ax, array, title: str, cmap: str = "viridis", colorbar: bool = False, 
     ax.set_title(title, fontsize=9)
     if colorbar:
         ax.figure.colorbar(im, ax=ax, shrink=0.8)
+
+
+def _line_figure(
+    size: tuple[float, float],
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    xlabel: str,
+    ylabel: str,
+) -> Figure:
+    """One axes of lines with round markers, one per named series over the same ``x``, and a legend."""
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.subplots()
+    for name, y in series.items():
+        ax.plot(x, y, marker="o", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return fig
 
 
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:

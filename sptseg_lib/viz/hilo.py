@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ..hilo import HiLoAttention, HiLoAttentionMaps, hilo_query_maps
-from .common import _figure, _show, as_numpy
+from .common import _figure, _line_figure, _show, as_numpy
 
 
 def _rectangle(x: float, y: float, w: float, h: float):
@@ -132,15 +132,8 @@ def hilo_explorer_figure(
 def cost_figure(rows: Sequence[Mapping[str, float]]) -> Figure:
     """Milliseconds of full attention and HiLo against the number of tokens (rows of
     :func:`sptseg_lib.notebook_env.attention_cost`)."""
-    fig = Figure(figsize=(4.5, 3.0), layout="constrained")
-    ax = fig.subplots()
-    tokens = [r["tokens"] for r in rows]
-    ax.plot(tokens, [r["full_ms"] for r in rows], marker="o", label="full attention")
-    ax.plot(tokens, [r["hilo_ms"] for r in rows], marker="o", label="HiLo")
-    ax.set_xlabel("tokens")
-    ax.set_ylabel("CPU ms (median)")
-    ax.legend()
-    return fig
+    series = {"full attention": [r["full_ms"] for r in rows], "HiLo": [r["hilo_ms"] for r in rows]}
+    return _line_figure((4.5, 3.0), [r["tokens"] for r in rows], series, "tokens", "CPU ms (median)")
 
 
 __all__ = [

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .common import _figure, _show, as_numpy, to_gray
+from .common import _figure, _line_figure, _show, as_numpy, to_gray
 
 
 def radial_frequency(shape: tuple[int, int]) -> np.ndarray:
@@ -138,15 +138,11 @@ def filter_figure(weight: torch.Tensor, channels: Sequence[int] = (0, 1, 2), tit
 
 def radial_energy_figure(maps: Mapping[str, np.ndarray], bins: int = 8) -> Figure:
     """Line plot of :func:`radial_energy` of several token grids ``(h, w, C)`` (e.g. ``H`` and ``S``)."""
-    fig = Figure(figsize=(5.0, 3.0), layout="constrained")
-    ax = fig.subplots()
     centres = (np.arange(bins) + 0.5) / bins
-    for name, x in maps.items():
-        ax.plot(centres, radial_energy(x, bins), marker="o", label=name)
-    ax.set_xlabel("frequency radius (0 = DC, 1 = highest)")
-    ax.set_ylabel("share of spectral energy")
-    ax.legend()
-    return fig
+    series = {name: radial_energy(x, bins) for name, x in maps.items()}
+    return _line_figure(
+        (5.0, 3.0), centres, series, "frequency radius (0 = DC, 1 = highest)", "share of spectral energy"
+    )
 
 
 __all__ = [
