@@ -55,6 +55,7 @@ from sptseg_lib.clip_loading import get_tokenizer, load_clip  # noqa: E402
 from sptseg_lib.config import TINY_CLIP_DEPTH, ExperimentConfig, experiment_preset  # noqa: E402
 from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset  # noqa: E402
 from sptseg_lib.evaluate import evaluate  # noqa: E402
+from sptseg_lib.runs import runs_dir  # noqa: E402
 from sptseg_lib.train import Trainer  # noqa: E402
 
 METRICS = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU")
@@ -100,18 +101,8 @@ TABLES, FULLY_ROWS = miniature_tables()
 
 
 def run_experiment(preset: str, args: argparse.Namespace, seed: int) -> ExperimentConfig:
-    """The preset with this script's recipe: ``--iterations``, the warm-up scaled with it, ``seed``."""
-    base = experiment_preset(preset)
-    warmup = round(base.train.warmup_iters * args.iterations / base.train.iterations)
-    return base.with_overrides(
-        {
-            "train.iterations": args.iterations,
-            "train.warmup_iters": warmup,
-            "train.seed": seed,
-            "train.checkpoint_every": args.iterations,
-            "train.log_every": max(1, args.iterations // 20),
-        }
-    )
+    """The preset with this script's recipe: shortened to ``--iterations`` (warm-up scaled), ``seed``."""
+    return experiment_preset(preset).shortened(args.iterations).with_overrides({"train.seed": seed})
 
 
 def config_key(exp: ExperimentConfig) -> str:
@@ -205,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="default: $SPTSEG_RUNS/miniature_tables")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    out = args.out or Path(os.environ.get("SPTSEG_RUNS", ROOT / "runs")) / "miniature_tables"
+    out = args.out or runs_dir("miniature_tables")
     out.mkdir(parents=True, exist_ok=True)
 
     tables = {k: (title, list(rows)) for k, (title, rows) in TABLES.items()}

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from . import ssim
-from .data.splits import IGNORE_INDEX
+from .data.splits import IGNORE_INDEX, values_outside
 from .ssim import ssim_map, ssim_sum_of_upsampled
 
 SsimOn = Literal["logits", "probabilities"]
@@ -54,9 +54,8 @@ def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int = IGN
     ``ignore_index``."""
     if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
         raise TypeError(f"labels must be an integer tensor of class indices, got dtype {labels.dtype}")
-    bad = ((labels < 0) | (labels >= num_classes)) & (labels != ignore_index)
-    if bad.any():
-        values = sorted(set(labels[bad].unique().tolist()))[:10]
+    values = values_outside(labels, num_classes, ignore_index)
+    if values:
         raise ValueError(
             f"label values {values} are neither a channel index 0..{num_classes - 1} nor the ignore index "
             f"{ignore_index}; remap labels to the decoder's output channels first "

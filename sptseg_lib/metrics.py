@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .data.splits import IGNORE_INDEX
+from .data.splits import IGNORE_INDEX, values_outside
 
 
 def _nanmean(values: torch.Tensor) -> float:
@@ -79,17 +79,15 @@ class ConfusionMatrix:
         pred, label = pred.reshape(-1).long(), label.reshape(-1).long()
         keep = label != self.ignore_index
         pred, label = pred[keep], label[keep]
-        bad = (label < 0) | (label >= c)
-        if bad.any():
-            values = sorted(set(label[bad].unique().tolist()))[:10]
+        values = values_outside(label, c)
+        if values:
             raise ValueError(
                 f"label values {values} are neither a class 0..{c - 1} nor the ignore index "
                 f"{self.ignore_index}; "
                 "map data-set labels to class indices (and unlabelled pixels to the ignore index) first"
             )
-        bad = (pred < 0) | (pred >= c)
-        if bad.any():
-            values = sorted(set(pred[bad].unique().tolist()))[:10]
+        values = values_outside(pred, c)
+        if values:
             raise ValueError(f"predicted class indices {values} lie outside 0..{c - 1}")
         counts = torch.bincount(label * c + pred, minlength=c * c).reshape(c, c)
         self.matrix = self.matrix.to(counts.device) + counts

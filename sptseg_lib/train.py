@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
 import time
 import warnings
@@ -46,57 +45,12 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from .config import ExperimentConfig
+from .config import ExperimentConfig, TrainConfig
 from .data.factory import build_dataset
 from .data.splits import UNSEEN_PSEUDO, ZeroShotSplit, get_split, remap_for_training, training_classes
+from .distributed import DistInfo, init_distributed
 from .losses import SegmentationCriterion
 from .model import build_model
-
-# ---------------------------------------------------------------------------------------------
-# processes
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """This process's place in the job: ``rank`` of ``world_size``, and its device."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-
-def init_distributed(device: str | torch.device | None = None) -> DistInfo:
-    """Join the process group that ``torchrun`` (or a test) describes through ``RANK``/``WORLD_SIZE``.
-
-    One process (no ``WORLD_SIZE``, or 1) needs no group. The backend is nccl when the device is a GPU,
-    gloo otherwise. ``device=None`` picks ``cuda:<LOCAL_RANK>`` when a GPU exists, else the CPU.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
-    if device is None:
-        device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device(f"cuda:{local_rank}")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
-    if dist.is_initialized():
-        rank, world = dist.get_rank(), dist.get_world_size()
-    return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=device)
-
 
 # ---------------------------------------------------------------------------------------------
 # learning-rate schedule
@@ -117,6 +71,11 @@ class PolyWarmupSchedule:
     min_lr: float = 1e-6
     warmup_iters: int = 1500
     warmup_ratio: float = 1e-6
+
+    @classmethod
+    def from_config(cls, t: TrainConfig) -> PolyWarmupSchedule:
+        """The schedule a :class:`~sptseg_lib.config.TrainConfig` describes."""
+        return cls(t.lr, t.iterations, t.poly_power, t.min_lr, t.warmup_iters, t.warmup_ratio)
 
     def lr_at(self, step: int) -> float:
         progress = min(step, self.iterations) / self.iterations
@@ -352,14 +311,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [p for _, p in self.trainable], lr=t.lr, betas=t.betas, weight_decay=t.weight_decay
         )
-        self.schedule = PolyWarmupSchedule(
-            lr=t.lr,
-            iterations=t.iterations,
-            power=t.poly_power,
-            min_lr=t.min_lr,
-            warmup_iters=t.warmup_iters,
-            warmup_ratio=t.warmup_ratio,
-        )
+        self.schedule = PolyWarmupSchedule.from_config(t)
         self.criterion = criterion if criterion is not None else _default_criterion(experiment)
         self.step = 0
         # Dropout differs between processes (as with independent GPUs) but not between runs.

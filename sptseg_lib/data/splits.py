@@ -113,6 +113,16 @@ SHAPES_SPLIT = ZeroShotSplit(
     "shapes", SHAPES_CLASS_NAMES, tuple(sorted(SHAPES_CLASS_NAMES.index(n) for n in SHAPES_UNSEEN_NAMES))
 )
 
+
+def values_outside(labels: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> list[int]:
+    """The (at most 10 smallest) values of ``labels`` outside ``0..num_classes-1`` other than
+    ``ignore_index``; empty when every value is a class index or ignored."""
+    bad = (labels < 0) | (labels >= num_classes)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
+    return sorted(set(labels[bad].unique().tolist()))[:10] if bad.any() else []
+
+
 SPLIT_NAMES: tuple[str, ...] = ("voc", "coco_stuff", "shapes")
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import nbformat
 import yaml
 
-from ..runs import RUNS_ENV_VAR, project_root, runs_dir
+from ..runs import project_root, runs_dir
 
 NOTEBOOK_RE = re.compile(r"^(\d{2})_.+\.ipynb$")
 
@@ -155,22 +155,20 @@ def run_notebook(
 
 @contextmanager
 def _kernel_environment() -> Iterator[None]:
-    """Environment the kernels inherit, restored afterwards: this checkout on ``PYTHONPATH`` (so that a
-    plain checkout works without installing the package) and an absolute ``$SPTSEG_RUNS`` (so that
-    kernels started in ``notebooks/`` write where this process reports)."""
-    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", RUNS_ENV_VAR)}
+    """Environment the kernels inherit, restored afterwards: this checkout on ``PYTHONPATH``, so that a
+    plain checkout works without installing the package. (The runs folder needs nothing: a kernel started in
+    ``notebooks/`` resolves it as this process does, see :func:`sptseg_lib.runs.runs_dir`.)"""
+    saved = os.environ.get("PYTHONPATH")
     root = project_root()
     if root is not None:
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), saved["PYTHONPATH"]) if p)
-    os.environ[RUNS_ENV_VAR] = str(runs_dir())
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), saved) if p)
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 def run_all(
