@@ -8,7 +8,8 @@ The public API: the paper's components under fixed names, for notebooks, users a
 - Fig. 2: :class:`SPTSeg`, :func:`build_model`, :class:`ModelConfig`
 - eq. 10: :func:`focal_loss`, :func:`dice_loss`, :func:`ssim_loss`, :class:`SegmentationCriterion`
 - eq. 11: :func:`segmentation_metrics`, :class:`ConfusionMatrix`
-- inference: :func:`slide_inference`, :func:`whole_inference`
+- the test protocol: :class:`Predictor` (windows, seen-class penalty, resizing), :func:`slide_inference`,
+  :func:`whole_inference`
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .clip_loading import PretrainedWeightsError, load_clip
 from .config import ModelConfig
 from .decoder import MaskDecoder
 from .hilo import HiLoAttention
-from .inference import slide_inference, whole_inference
+from .inference import Predictor, slide_inference, whole_inference
 from .losses import SegmentationCriterion, dice_loss, focal_loss, ssim_loss
 from .metrics import ConfusionMatrix, segmentation_metrics
 from .model import SPTSeg, build_model
@@ -30,6 +31,7 @@ __all__ = [
     "HiLoAttention",
     "MaskDecoder",
     "ModelConfig",
+    "Predictor",
     "PretrainedWeightsError",
     "SPTSeg",
     "SegmentationCriterion",

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy.io import loadmat
 from tqdm.auto import tqdm
 
 from .base import missing_files_error, read_label
@@ -110,8 +111,6 @@ def _require(paths: list[Path], what: str, fix: str) -> None:
 def read_sbd_mat(path: Path) -> np.ndarray:
     """The class map of one SBD ``cls/<id>.mat`` file (``GTcls.Segmentation``) as uint8 (H, W), checked
     to hold VOC values only (0..20, 255)."""
-    from scipy.io import loadmat
-
     try:
         seg = loadmat(path, squeeze_me=True, struct_as_record=False)["GTcls"].Segmentation
     except (OSError, ValueError, KeyError, AttributeError) as err:

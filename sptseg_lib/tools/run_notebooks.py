@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import papermill
 import yaml
+from papermill.exceptions import PapermillExecutionError
 
 from ..runs import project_root, runs_dir
 
@@ -120,9 +122,6 @@ def run_notebook(
     path: Path, out_dir: Path, parameters: dict[str, Any], kernel_name: str | None = None, timeout: int = 600
 ) -> NotebookResult:
     """Execute one notebook with papermill into ``out_dir``; never raises for a failing cell."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     output = out_dir / path.name
     start = time.perf_counter()
     ok, error, interrupted = True, "", False

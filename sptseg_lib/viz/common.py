@@ -20,6 +20,7 @@ import torch
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ..data.splits import IGNORE_INDEX
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -134,8 +135,6 @@ def colour_labels(label: np.ndarray, num_classes: int, ignore_index: int = IGNOR
 
 def _legend_patches(ax, entries: Sequence[tuple[str, tuple[float, ...]]], cols: int = 1) -> None:
     """A legend of coloured squares ``(name, rgb)`` to the right of ``ax`` (nothing when empty)."""
-    from matplotlib.patches import Patch
-
     if entries:
         handles = [Patch(facecolor=colour, edgecolor="0.3", label=name) for name, colour in entries]
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncols=cols)

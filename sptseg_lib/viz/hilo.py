@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from ..hilo import HiLoAttention, HiLoAttentionMaps, hilo_query_maps
 from .common import _figure, _line_figure, _show, as_numpy
@@ -20,8 +21,6 @@ from .common import _figure, _line_figure, _show, as_numpy
 
 def _rectangle(x: float, y: float, w: float, h: float):
     """A red outline (the query patch)."""
-    from matplotlib.patches import Rectangle
-
     return Rectangle((x, y), w, h, fill=False, edgecolor="red", linewidth=1.5)
 
 

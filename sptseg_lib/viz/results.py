@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from ..data.splits import IGNORE_INDEX
 from .common import _class_entries, _figure, _legend_patches, _show, as_numpy, colour_labels
@@ -290,8 +291,6 @@ def sliding_windows_figure(
 ) -> Figure:
     """The windows ``(y1, y2, x1, x2)`` of a sliding-window inference
     (:func:`sptseg_lib.inference.slide_windows`) drawn over the image they tile, each in its own colour."""
-    from matplotlib.patches import Rectangle
-
     fig, axes = _figure(1, 1, size=4.0)
     ax = axes[0, 0]
     ax.imshow(as_numpy(image))
