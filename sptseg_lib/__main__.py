@@ -60,7 +60,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--config", type=Path, help="an experiment JSON (e.g. a run's config.json)")
     p.add_argument("--data", help="data root (default: $SPTSEG_DATA)")
     p.add_argument(
-        "--out", type=Path, help=f"run folder (default: <runs>/<preset>, runs = ${RUNS_ENV_VAR} or ./runs)"
+        "--out",
+        type=Path,
+        help=f"run folder (default: ${RUNS_ENV_VAR}/<preset>; without it, runs/<preset> in the checkout)",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
