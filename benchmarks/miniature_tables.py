@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from sptseg_lib import ablations  # noqa: E402
 from sptseg_lib.baselines import BASELINES, evaluate_baseline  # noqa: E402
+from sptseg_lib.checkpoint import latest_checkpoint  # noqa: E402
 from sptseg_lib.clip_loading import get_tokenizer, load_clip  # noqa: E402
 from sptseg_lib.config import TINY_CLIP_DEPTH, ExperimentConfig, experiment_preset  # noqa: E402
 from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset  # noqa: E402
@@ -126,7 +127,8 @@ def run_one(
     torch.set_num_threads(args.threads)
     exp = run_experiment(preset, args, seed)
     start = time.perf_counter()
-    trainer = Trainer(exp, run_dir, device="cpu", progress=False, resume=True)
+    resume = latest_checkpoint(run_dir) is not None
+    trainer = Trainer(exp, run_dir, device="cpu", progress=False, resume=resume)
     record = trainer.fit()
     train_s = time.perf_counter() - start
     result = evaluate(

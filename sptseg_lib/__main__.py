@@ -1,4 +1,4 @@
-"""The command line: ``python -m sptseg_lib {train,evaluate,predict,prepare-data,presets,demo} ...``.
+"""The command line: ``python -m sptseg_lib COMMAND ...`` (``python -m sptseg_lib --help`` lists them).
 
 Every command calls the same library functions the notebooks use (:class:`~sptseg_lib.train.Trainer`,
 :func:`~sptseg_lib.evaluate.evaluate_checkpoint`, :mod:`sptseg_lib.data.prepare`). Errors on bad input
@@ -13,25 +13,31 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch.distributed as dist
 
-from .checkpoint import CheckpointError, latest_checkpoint
+from .checkpoint import CheckpointError, checkpoint_experiment, latest_checkpoint, load_checkpoint
 from .clip_loading import PretrainedWeightsError
 from .config import EXPERIMENT_PRESETS, ExperimentConfig, experiment_preset, load_experiment_json
 from .data import prepare
+from .data.custom import FolderDataset, custom_split, parse_class_names
+from .data.download import BASE_URL_ENV_VAR, download_dataset
 from .data.factory import build_dataset
 from .data.paths import DataError
-from .evaluate import evaluate, evaluate_checkpoint, report_paths
+from .data.transforms import build_test_transform
+from .evaluate import evaluate, evaluate_checkpoint
 from .metrics import metrics_table
-from .predict import predict_image
+from .model import SPTSeg
+from .predict import image_inputs, predict_image
 from .runs import RUNS_ENV_VAR, runs_dir
-from .train import Trainer, TrainingError
+from .train import Trainer, TrainingError, TrainingInterrupted
 
 _EPILOG = """examples:
   python -m sptseg_lib presets
+  python -m sptseg_lib download-data voc --root data/
   python -m sptseg_lib prepare-data voc --root data/ --sbd-root data/benchmark_RELEASE
   python -m sptseg_lib train --preset voc-sptseg --data data/ --out runs/voc-sptseg
   torchrun --nproc-per-node 4 -m sptseg_lib train --preset voc-sptseg --data data/ --out runs/voc-sptseg
@@ -39,6 +45,8 @@ _EPILOG = """examples:
   python -m sptseg_lib train --preset voc-sptseg-transductive --init-from runs/voc-sptseg/iter_010000.pt \\
       --data data/ --out runs/voc-sptseg-st
   python -m sptseg_lib evaluate --checkpoint runs/voc-sptseg/iter_020000.pt --data data/
+  python -m sptseg_lib evaluate --checkpoint runs/voc-sptseg/iter_020000.pt --images my/images \\
+      --masks my/masks --classes classes.txt --unseen sofa,train --out my/report --save-predictions my/pred
   python -m sptseg_lib predict --checkpoint runs/voc-sptseg/iter_020000.pt --image cat.jpg \\
       --classes cat,dog,sofa --out predictions/
   python -m sptseg_lib demo
@@ -89,13 +97,29 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="evaluate a checkpoint (pAcc, mIoU(S), mIoU(U), hIoU, per-class IoU)",
         description="Evaluate a checkpoint on the test split its experiment names (VOC val, COCO-Stuff "
-        "val2017): every class name, seen-class penalty 0.1 in the inductive setting, sliding 512 windows "
-        "at stride 426. Writes <checkpoint>.eval.json and <checkpoint>.eval.md beside the checkpoint.",
+        "val2017, the shapes world's val scenes): every class name, seen-class penalty 0.1 in the inductive "
+        "setting, sliding 512 windows at stride 426. Or on your own data: --images, --masks, --classes and "
+        "--unseen. Every image and mask is read before inference starts. Writes <checkpoint>.eval.json and "
+        ".md beside the checkpoint, or report.json and report.md in --out; a --limit run writes "
+        "*-first<N> reports instead, so it never replaces a full one.",
     )
     p.add_argument("--checkpoint", required=True, help="an iter_*.pt file")
-    p.add_argument("--data", help="data root (default: the checkpoint's, else $SPTSEG_DATA)")
+    p.add_argument("--data", help="data root of the benchmark (default: the checkpoint's, else $SPTSEG_DATA)")
+    own = p.add_argument_group("your own data set (all four together)")
+    own.add_argument("--images", type=Path, help="folder of images (jpg, png, ...)")
+    own.add_argument("--masks", type=Path, help="folder of <image stem>.png masks, value i = the i-th class")
+    own.add_argument("--classes", help="a text file (one class name per line) or a comma-separated list")
+    own.add_argument("--unseen", help="the unseen class names, comma-separated (the rest are seen)")
+    own.add_argument("--ignore-index", type=int, default=255, help="mask value of unlabelled pixels (255)")
     p.add_argument("--mode", choices=("slide", "whole"), help="inference mode (default: the experiment's)")
     p.add_argument("--limit", type=int, help="only the first N test images (a quick check)")
+    p.add_argument("--out", type=Path, help="write report.json and report.md into this folder")
+    p.add_argument(
+        "--save-predictions",
+        type=Path,
+        metavar="DIR",
+        help="write <stem>.png per image (value = class index)",
+    )
     p.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -103,14 +127,16 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
-        help="segment one image with any list of class names -> label PNG + overlay",
-        description="Segment an image into the classes you name (any words: the text encoder makes their "
-        "embeddings). Writes <image>.label.png (palette PNG, value i = the i-th class name) and "
-        "<image>.overlay.png to --out, and prints each class's pixel share. No seen-class penalty.",
+        help="segment images with any list of class names -> label PNG, overlay with legend, legend JSON",
+        description="Segment an image, or every image in a folder, into the classes you name (any words: the "
+        "text encoder makes their embeddings). Writes <image>.label.png (palette PNG, value i = the i-th "
+        "class name), <image>.overlay.png (with a legend of the classes present) and <image>.legend.json "
+        "(names, values, colours, pixel shares) to --out, and prints each class's pixel share. No seen-class "
+        "penalty.",
     )
     p.add_argument("--checkpoint", required=True, help="an iter_*.pt file (its config builds the model)")
-    p.add_argument("--image", required=True, type=Path, help="an RGB image file")
-    p.add_argument("--classes", required=True, help="comma-separated class names, e.g. 'cat,dog,sofa'")
+    p.add_argument("--image", required=True, type=Path, help="an image file, or a folder of images")
+    p.add_argument("--classes", required=True, help="comma-separated class names ('cat,dog,sofa') or a file")
     p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: .)")
     p.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
 
@@ -129,6 +155,27 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="rewrite existing outputs")
     p.add_argument("--workers", type=int, default=0, help="conversion threads")
     p.add_argument("--no-strict", action="store_true", help="accept a partial data set (no count checks)")
+
+
+def _add_download(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "download-data",
+        help="download, check, extract and prepare VOC 2012 (+ SBD) or COCO-Stuff 164K",
+        description="Fetch the official archives into --root (VOC: VOCtrainval_11-May-2012.tar 1.9 GB and "
+        "SBD's benchmark.tgz 1.4 GB; COCO-Stuff: train2017.zip 18 GB, val2017.zip 1 GB and "
+        "stuffthingmaps_trainval2017.zip 659 MB) with progress bars, resume a partial download (run it "
+        "again), check each archive's published MD5 (COCO publishes none: sizes, zip directories and "
+        "CRCs are checked), extract, and run prepare-data, so that `--data ROOT` then works. A mirror: "
+        f"--base-url or ${BASE_URL_ENV_VAR}.",
+    )
+    p.add_argument("dataset", choices=("voc", "coco_stuff"))
+    p.add_argument("--root", help="where the archives and the data set go (default: $SPTSEG_DATA)")
+    p.add_argument("--base-url", help=f"a mirror holding the archives by file name (${BASE_URL_ENV_VAR})")
+    p.add_argument("--no-prepare", action="store_true", help="download and extract only")
+    p.add_argument("--delete-archives", action="store_true", help="remove each archive once extracted")
+    p.add_argument("--workers", type=int, default=0, help="threads of the preparation step")
+    p.add_argument("--no-strict", action="store_true", help="accept a partial data set (no count checks)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -156,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_predict(sub)
     _add_prepare(sub)
+    _add_download(sub)
     sub.add_parser("presets", help="list the experiment presets and their schedules")
     _add_demo(sub)
     return parser
@@ -213,7 +261,39 @@ def _print_metrics(report: dict) -> None:
     print("  ".join(f"{k} {report[k]:.1f}" if report.get(k) is not None else f"{k} n/a" for k in keys))
 
 
+def _custom_data(args: argparse.Namespace) -> dict[str, object]:
+    """``evaluate``'s keyword arguments for a folder data set (``--images`` ...); none for the benchmark."""
+    parts = {
+        "--images": args.images,
+        "--masks": args.masks,
+        "--classes": args.classes,
+        "--unseen": args.unseen,
+    }
+    if not any(v is not None for v in parts.values()):
+        return {}
+    missing = [k for k, v in parts.items() if v is None]
+    if missing:
+        raise ValueError(
+            f"evaluating your own data needs {', '.join(parts)} together; missing {', '.join(missing)}"
+        )
+    if args.data is not None:
+        raise ValueError(
+            "--data (a benchmark's root) and --images/--masks (your own data) exclude each other"
+        )
+    names = parse_class_names(args.classes)
+    split = custom_split(names, [u for u in args.unseen.split(",")] if args.unseen.strip() else [])
+    experiment = checkpoint_experiment(load_checkpoint(args.checkpoint), args.checkpoint)
+    transform = build_test_transform(experiment.data.crop_size)
+    dataset = FolderDataset(args.images, args.masks, names, transform, ignore_index=args.ignore_index)
+    out = args.out
+    if out is None:  # never beside the checkpoint, where the benchmark report lives
+        stem = Path(args.checkpoint).with_suffix("")
+        out = stem.with_name(f"{stem.name}.eval-{args.images.resolve().name}")
+    return {"dataset": dataset, "split": split, "out_dir": out}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    custom = _custom_data(args)
     report = evaluate_checkpoint(
         args.checkpoint,
         data_root=args.data,
@@ -221,20 +301,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
         limit=args.limit,
+        save_predictions=args.save_predictions,
+        **{"out_dir": args.out, **custom},  # type: ignore[arg-type]
     )
     _print_metrics(report)
-    print("report: " + ", ".join(str(p) for p in report_paths(args.checkpoint)))
+    images = f"{report['num_images']} of {report['num_images_total']} images"
+    partial = " (partial: --limit)" if report["partial"] else ""
+    print(f"{images}{partial}; report: {', '.join(report['report_paths'])}")
+    if args.save_predictions is not None:
+        print(f"predictions: {args.save_predictions}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    names = [c.strip() for c in args.classes.split(",") if c.strip()]
-    label_path, overlay_path, shares = predict_image(
-        args.checkpoint, args.image, names, args.out, device=args.device
-    )
-    for name, share in shares.items():
-        print(f"{name:>24s} {100 * share:5.1f} %")
-    print(f"wrote {label_path} and {overlay_path}")
+    names = parse_class_names(args.classes)
+    images = image_inputs(args.image)
+    model = SPTSeg.from_checkpoint(args.checkpoint, args.device)
+    for image in images:
+        label_path, overlay_path, shares = predict_image(model, image, names, args.out, device=args.device)
+        if len(images) > 1:
+            print(image.name)
+        for name, share in shares.items():
+            print(f"{name:>24s} {100 * share:5.1f} %")
+        print(
+            f"wrote {label_path}, {overlay_path} and {label_path.name.replace('.label.png', '.legend.json')}"
+        )
     return 0
 
 
@@ -246,6 +337,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         report = prepare.prepare_voc(args.root, args.sbd_root, **common)
     else:
         report = prepare.prepare_coco_stuff(args.root, **common)
+    print(report)
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    report = download_dataset(
+        args.dataset,
+        args.root,
+        base_url=args.base_url,
+        progress=not args.no_progress,
+        prepare=not args.no_prepare,
+        keep_archives=not args.delete_archives,
+        strict=not args.no_strict,
+        workers=args.workers,
+    )
     print(report)
     return 0
 
@@ -275,6 +381,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
     "prepare-data": cmd_prepare,
+    "download-data": cmd_download,
     "presets": cmd_presets,
     "demo": cmd_demo,
 }
@@ -288,20 +395,41 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     CheckpointError,
     TrainingError,
     PretrainedWeightsError,
+    OSError,
 )
-"""What bad input raises: printed as one ``error: ...`` line, exit status 2."""
+"""What bad input raises: printed as one ``error: ...`` line, exit status 2 (``OSError``: a file that cannot
+be read or written, such as a folder without write permission)."""
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line (``warning: ...``), without the source line Python adds."""
+    return f"warning: {message}\n"
+
+
+def _is_main_process() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; a user error prints ``error: ...`` and returns 2."""
+    """Run one command; a user error prints ``error: ...`` and returns 2, an interrupt returns 130."""
     args = build_parser().parse_args(argv)
+    python_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         return COMMANDS[args.command](args)
+    except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM during `train`: checkpoint written
+        if _is_main_process():
+            print(str(stop), file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (loading, evaluating): nothing to save
+        if _is_main_process():
+            print(f"interrupted: {args.command} stopped before it finished", file=sys.stderr)
+        return 130
     except USER_ERRORS as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"error: {message}", file=sys.stderr)
         return 2
     finally:
+        warnings.formatwarning = python_format
         if dist.is_initialized():  # a torchrun job: leave the process group cleanly
             dist.destroy_process_group()
 

@@ -49,6 +49,7 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
 
 
 def latest_checkpoint(directory: str | Path) -> Path | None:
+    """The ``iter_*.pt`` of the highest step in ``directory`` (whether it loads or not), or ``None``."""
     found = list_checkpoints(directory)
     return found[-1] if found else None
 
@@ -90,6 +91,40 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             f"{str(path)!r} has checkpoint version {ckpt.get('version')}, this code reads {VERSION}"
         )
     return ckpt
+
+
+def unreadable_reason(err: CheckpointError) -> str:
+    """Why :func:`load_checkpoint` refused a file, in a few words (the underlying error when there is one)."""
+    cause = err.__cause__
+    if cause is None:
+        return str(err)
+    text = str(cause).strip()
+    first = text.splitlines()[0].split(". ")[0][:160] if text else "no message"
+    return f"{type(cause).__name__}: {first}"
+
+
+def newest_readable_checkpoint(
+    directory: str | Path, *, map_location: str | torch.device = "cpu"
+) -> tuple[Path, dict[str, Any], list[tuple[Path, CheckpointError]]] | None:
+    """The newest ``iter_*.pt`` of ``directory`` that loads: ``(path, checkpoint, skipped)``.
+
+    ``skipped`` lists the newer files that did not load (truncated by a crash or a full disk, corrupt,
+    not a checkpoint), newest first, each with its :class:`CheckpointError`. ``None`` when the folder holds
+    no ``iter_*.pt`` at all; a :class:`CheckpointError` naming every file when none of them loads.
+    """
+    skipped: list[tuple[Path, CheckpointError]] = []
+    for path in reversed(list_checkpoints(directory)):
+        try:
+            return path, load_checkpoint(path, map_location=map_location), skipped
+        except CheckpointError as err:
+            skipped.append((path, err))
+    if not skipped:
+        return None
+    reasons = "; ".join(f"{p.name}: {unreadable_reason(e)}" for p, e in skipped)
+    raise CheckpointError(
+        f"no checkpoint in {str(directory)!r} can be read ({reasons}): each is corrupt or truncated, or not "
+        "a checkpoint; put back a good copy, or delete them (or choose another --out) to start a fresh run"
+    )
 
 
 TRAINING_STATE_KEYS: tuple[str, ...] = ("optimizer", "scheduler", "rng")
@@ -193,6 +228,8 @@ __all__ = [
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
+    "newest_readable_checkpoint",
     "restore_rng_state",
     "save_checkpoint",
+    "unreadable_reason",
 ]

@@ -62,6 +62,14 @@ class PretrainedWeightsError(RuntimeError):
     """CLIP weights were asked for but cannot be had (offline, download failure, missing file)."""
 
 
+def vision_depth(model_name: str) -> int | None:
+    """Transformer blocks of an open_clip model's image tower (ViT-B-16: 12), ``None`` if the config is
+    unknown; read from the registered JSON config, without building the model."""
+    cfg = open_clip.get_model_config(model_name)
+    layers = (cfg or {}).get("vision_cfg", {}).get("layers")
+    return layers if isinstance(layers, int) else None
+
+
 def _how_to_provide(model_name: str, tag: str) -> str:
     return (
         f"To provide the {model_name} '{tag}' weights: (1) download them once on a machine with internet "

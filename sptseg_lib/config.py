@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS
+from .clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, vision_depth
 
 SptGridMode = Literal["error", "interpolate"]
 
@@ -92,6 +94,12 @@ class ModelConfig:
             raise ValueError("spt=True needs at least one layer in spt_layers")
         if any(i < 0 for i in self.spt_layers):
             raise ValueError(f"spt_layers are 0-based block indices, got {self.spt_layers}")
+        depth = vision_depth(self.clip_model)
+        if depth is not None and self.spt and any(i >= depth for i in self.spt_layers):
+            raise ValueError(
+                f"spt_layers {list(self.spt_layers)} out of range: {self.clip_model}'s ViT has blocks "
+                f"0..{depth - 1} (0-based; the paper's layers 1-2 are [0,1])"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -209,13 +217,15 @@ class DataConfig:
     test_mode: TestMode = "slide"
     """``slide``: 512 windows at stride 426, logits averaged (reference); ``whole``: one forward."""
     test_stride: int = 426
-    num_workers: int = 4
+    num_workers: int | None = None
+    """Training DataLoader workers; ``None``: what this machine allows, ``min(4, CPUs of this process - 1)``
+    (resolved by :func:`sptseg_lib.train.default_num_workers`)."""
 
     def __post_init__(self) -> None:
         if self.test_mode not in ("slide", "whole"):
             raise ValueError(f"test_mode must be 'slide' or 'whole', got {self.test_mode!r}")
-        if self.crop_size < 1 or self.test_stride < 1 or self.num_workers < 0:
-            raise ValueError("crop_size and test_stride must be >= 1, num_workers >= 0")
+        if self.crop_size < 1 or self.test_stride < 1 or (self.num_workers or 0) < 0:
+            raise ValueError("crop_size and test_stride must be >= 1, num_workers >= 0 (or None: automatic)")
         if self.test_stride > self.crop_size:
             raise ValueError(
                 f"test_stride {self.test_stride} exceeds crop_size {self.crop_size}: sliding windows would "
@@ -279,6 +289,9 @@ class TrainConfig:
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("checkpoint_every and log_every must be >= 1")
 
+
+_SECTIONS: dict[type, str] = {ModelConfig: "model", DataConfig: "data", TrainConfig: "train"}
+"""Config class -> its section name in dotted overrides and messages."""
 
 RUNTIME_FIELDS: frozenset[str] = frozenset(
     {
@@ -379,16 +392,101 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def _type_name(hint: Any) -> str:
+    """A field's type in words, for a ``--set`` message."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(json.dumps(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return _type_name(next(a for a in args if a is not type(None))) + " or null"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return "a list of " + _type_name(args[0]).removeprefix("an ").removeprefix("a ") + "s"
+        return f"a list of {len(args)} numbers"
+    words = {bool: "true or false", int: "an integer", float: "a number", str: "a text"}
+    return words.get(hint, str(hint))
+
+
+_EXAMPLES = {bool: "true", int: "100", float: "0.001", str: "text"}
+
+
+def _example(field_: dataclasses.Field, hint: Any) -> str:
+    """An example value for a ``--set`` message: the field's default, else one of its type."""
+    if field_.default is not None and field_.default is not dataclasses.MISSING:
+        default = field_.default
+        if isinstance(default, str):
+            return default
+        return json.dumps(list(default) if isinstance(default, tuple) else default).replace(" ", "")
+    inner = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+    return _EXAMPLES.get(inner, "...")
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """``value`` as the field type ``hint`` wants (JSON lists become tuples, ints become floats), or
+    ``TypeError`` when it is not of that type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise TypeError
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        if len(value) != len(args):
+            raise TypeError
+        return tuple(_coerce(a, v) for a, v in zip(args, value))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError
+    return value
+
+
 def _build(cls: type, values: dict[str, Any]) -> Any:
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(names))
+    """``cls(**values)`` after checking every value against the field's type; a wrong type or value is a
+    ``ValueError`` naming the dotted field, the expected type and an example (``--set`` messages)."""
+    section = _SECTIONS[cls]
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(hints))
     if unknown:
-        raise KeyError(f"{cls.__name__} has no field(s) {unknown}")
+        known = ", ".join(f"{section}.{n}" for n in hints)
+        raise KeyError(
+            f"unknown config field(s) {[f'{section}.{n}' for n in unknown]}; {section} has {known}"
+        )
     kwargs = {}
     for key, value in values.items():
-        # JSON turns tuples into lists; the dataclasses use tuples (hashable, frozen).
-        kwargs[key] = tuple(value) if isinstance(value, list) else value
-    return cls(**kwargs)
+        try:
+            kwargs[key] = _coerce(hints[key], value)
+        except TypeError:
+            example = _example(fields[key], hints[key])
+            raise ValueError(
+                f"{section}.{key} expects {_type_name(hints[key])} (e.g. --set {section}.{key}={example}), "
+                f"got {value!r}"
+            ) from None
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        raise ValueError(f"{section}: {err}") from None
 
 
 def config_differences(

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 from .checkpoint import check_compatible, checkpoint_experiment, load_checkpoint
 from .config import ExperimentConfig
 from .data.factory import build_dataset
+from .data.paths import DATASETS, DataError
 from .data.splits import ZeroShotSplit, get_split
 from .inference import Predictor
 from .metrics import ConfusionMatrix, metrics_table
@@ -41,16 +43,34 @@ def evaluate(
     device: torch.device | str | None = None,
     progress: bool = True,
     limit: int | None = None,
+    save_predictions: str | Path | None = None,
 ) -> dict[str, Any]:
     """Metrics of ``model`` on ``dataset`` (items ``dict(image=(3,H',W'), label=(H,W), name)``).
 
+    A data set that can check its files (``check_items``, every file-based one) has each image and mask of
+    the run read first, so a bad file stops the run before any inference. ``limit`` takes the first
+    ``limit`` items. ``save_predictions`` writes ``<name>.png`` per item there: single-channel, value = class
+    index, at the label's size.
+
     Returns the dict of :meth:`sptseg_lib.metrics.ConfusionMatrix.compute` (``pAcc``, ``IoU`` per class,
-    ``mIoU``, ``mIoU_seen``, ``mIoU_unseen``, ``hIoU``) plus ``num_images``.
+    ``mIoU``, ``mIoU_seen``, ``mIoU_unseen``, ``hIoU``, ``num_pixels``) plus ``num_images`` and
+    ``num_images_total`` (the data set's size; larger when ``limit`` cut the run short).
     """
     if mode not in ("slide", "whole"):
         raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 image, got {limit}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    size = len(dataset)  # type: ignore[arg-type]
+    total = size if limit is None else min(limit, size)
+    indices = range(rank, total, world)
+    check_items = getattr(dataset, "check_items", None)
+    if check_items is not None:
+        check_items(indices, progress=progress and rank == 0)
+    out = Path(save_predictions) if save_predictions is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
     predictor = Predictor(
@@ -62,19 +82,22 @@ def evaluate(
         stride=stride,
         device=device,
     )
-    total = len(dataset) if limit is None else min(limit, len(dataset))  # type: ignore[arg-type]
-    indices = range(rank, total, world)
     cm = ConfusionMatrix(split.num_classes)
     for i in tqdm(indices, desc="evaluate", disable=not progress or rank != 0, dynamic_ncols=True):
         item = dataset[i]
         label = item["label"].to(device)
-        scores = predictor.scores(item["image"][None], size=label.shape[-2:])
-        cm.update(scores.argmax(1)[0], label)
+        prediction = predictor.scores(item["image"][None], size=label.shape[-2:]).argmax(1)[0]
+        cm.update(prediction, label)
+        if out is not None:
+            Image.fromarray(prediction.to(torch.uint8).cpu().numpy(), mode="L").save(
+                out / f"{item['name']}.png"
+            )
     if world > 1:
         cm.all_reduce()
     model.train(was_training)
     result = cm.compute(split.seen, split.unseen)
     result["num_images"] = total
+    result["num_images_total"] = size
     return result
 
 
@@ -83,6 +106,19 @@ def report_paths(checkpoint: str | Path, suffix: str = "eval") -> tuple[Path, Pa
     checkpoint = Path(checkpoint)
     stem = checkpoint.with_suffix("")
     return stem.with_name(f"{stem.name}.{suffix}.json"), stem.with_name(f"{stem.name}.{suffix}.md")
+
+
+def evaluation_report_paths(
+    checkpoint: str | Path, out_dir: str | Path | None = None, partial_images: int | None = None
+) -> tuple[Path, Path]:
+    """Where ``evaluate`` writes its report: ``<checkpoint>.eval.{json,md}`` beside the checkpoint, or
+    ``<out_dir>/report.{json,md}``. A partial run (``partial_images``: the first N of a larger set) writes
+    ``...eval-first<N>`` / ``report-first<N>`` instead, so it never overwrites a full report."""
+    tag = f"-first{partial_images}" if partial_images is not None else ""
+    if out_dir is None:
+        return report_paths(checkpoint, suffix=f"eval{tag}")
+    out_dir = Path(out_dir)
+    return out_dir / f"report{tag}.json", out_dir / f"report{tag}.md"
 
 
 def _plain(value: Any) -> Any:
@@ -112,6 +148,10 @@ def write_report(
     }
     Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
     header = "\n".join(f"- {k}: {v}" for k, v in context.items())
+    if "num_images" in result:
+        total = result.get("num_images_total", result["num_images"])
+        pixels = result.get("num_pixels", "n/a")
+        header += f"\n- images: {result['num_images']} of {total}, {pixels} labelled pixels"
     table = metrics_table(result, list(split.class_names), split.seen, split.unseen)
     Path(md_path).write_text(f"# Evaluation\n\n{header}\n\n{table}\n")
     return report
@@ -129,19 +169,30 @@ def evaluate_checkpoint(
     device: torch.device | str | None = None,
     progress: bool = True,
     limit: int | None = None,
+    out_dir: str | Path | None = None,
+    save_predictions: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Load a checkpoint, evaluate it, write ``<checkpoint>.eval.{json,md}`` beside it; returns the report.
+    """Load a checkpoint, evaluate it, write its report (:func:`evaluation_report_paths`); returns the report.
 
     ``experiment`` defaults to the one stored in the checkpoint (a given one must have the same model
     config); ``dataset``/``split``/``model`` default to those the experiment names (``model``: the
-    checkpoint's, :meth:`SPTSeg.from_checkpoint <sptseg_lib.model.SPTSeg.from_checkpoint>`).
+    checkpoint's, :meth:`SPTSeg.from_checkpoint <sptseg_lib.model.SPTSeg.from_checkpoint>`). A custom data
+    set comes as ``dataset`` with its ``split`` (:mod:`sptseg_lib.data.custom`). ``data_root`` for a
+    checkpoint of the shapes world, which needs none, is an error rather than silently ignored. The report
+    records ``num_images`` of ``num_images_total`` and ``partial`` (a ``limit`` that cut the run short).
     """
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
     if experiment is None:
         experiment = checkpoint_experiment(ckpt, checkpoint)
     else:
         check_compatible(ckpt, experiment, path=checkpoint, model_only=True)
-    if data_root is not None:
+    if data_root is not None and dataset is None:
+        if experiment.data.dataset not in DATASETS:
+            raise DataError(
+                f"{checkpoint} was trained on the {experiment.data.dataset!r} world, which is generated and "
+                f"reads no data root, so --data {data_root} would be ignored; to evaluate it on images of "
+                "your own, use --images DIR --masks DIR --classes ... --unseen ..."
+            )
         experiment = experiment.with_overrides({"data.root": data_root})
     if split is None:
         split = get_split(experiment.data.dataset)
@@ -166,12 +217,18 @@ def evaluate_checkpoint(
         device=device,
         progress=progress,
         limit=limit,
+        save_predictions=save_predictions,
     )
-    json_path, md_path = report_paths(checkpoint)
+    partial = result["num_images"] < result["num_images_total"]
+    json_path, md_path = evaluation_report_paths(
+        checkpoint, out_dir, result["num_images"] if partial else None
+    )
     context = {
         "experiment": experiment.name,
         "checkpoint": str(checkpoint),
         "step": int(ckpt["step"]),
+        "data": getattr(dataset, "dataset", experiment.data.dataset),
+        "partial": partial,
         "setting": experiment.train.setting,
         "seen_penalty": experiment.model.seen_penalty if experiment.train.setting == "inductive" else 0.0,
         "inference": f"{mode} (crop {experiment.data.crop_size}, stride {experiment.data.test_stride})"
@@ -179,13 +236,16 @@ def evaluate_checkpoint(
         else "whole",
     }
     if not dist.is_initialized() or dist.get_rank() == 0:
-        return write_report(result, split, json_path, md_path, **context)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        report = write_report(result, split, json_path, md_path, **context)
+        return {**report, "report_paths": [str(json_path), str(md_path)]}
     return {**result, **context}
 
 
 __all__ = [
     "evaluate",
     "evaluate_checkpoint",
+    "evaluation_report_paths",
     "report_paths",
     "write_report",
 ]

@@ -8,7 +8,8 @@ The reference test protocol (docs/reference.md §3.1, §6.1, §6.3), step by ste
    (:func:`padded_scores`);
 3. per-class sigmoid scores (``model.predict``), sliding 512 windows at stride 426 with overlapping scores
    averaged (:func:`slide_inference`) or one whole-image pass (:func:`whole_inference`), as the experiment's
-   ``data.test_mode`` says;
+   ``data.test_mode`` says; a model whose spectral filter is fixed to one token grid gets the whole image
+   in non-overlapping tiles of the crop size instead (:func:`tiled_inference`), so any image size works;
 4. in the inductive setting, the seen classes' scores lowered by ``model.config.seen_penalty`` (0.1;
    :func:`apply_seen_penalty`), so that classes never trained on can win the argmax;
 5. the scores resized back to the label's (or the original image's) size, then the argmax.
@@ -134,6 +135,36 @@ def slide_inference(
             total[:, :, y1:y2, x1:x2] += scores[k * b : (k + 1) * b]
             count[:, :, y1:y2, x1:x2] += 1
     return total / count
+
+
+def tiled_inference(predict_fn: PredictFn, images: torch.Tensor, crop: int) -> torch.Tensor:
+    """Whole-image inference for a model that takes one input size only: the images are zero-padded
+    (bottom, right) to multiples of ``crop`` and cut into non-overlapping ``crop`` tiles, whose scores are
+    put back in place and cropped to ``(H, W)``.
+
+    An SPT model whose spectral filter is fixed to one token grid (``spt_grid_mode="error"``, the
+    reference) needs this, with ``crop`` = its ``config.image_size``, for any image that is not of that
+    size; an image of exactly that size gives one tile, the same as :func:`whole_inference`.
+
+    Args:
+        images: ``(B, 3, H, W)``.
+
+    Returns:
+        ``(B, C, H, W)`` scores.
+    """
+    _check_images(images)
+    h, w = images.shape[-2:]
+    ph, pw = -(-h // crop) * crop, -(-w // crop) * crop
+    if (ph, pw) != (h, w):
+        images = F.pad(images, (0, pw - w, 0, ph - h))
+    return slide_inference(predict_fn, images, crop=crop, stride=crop)[..., :h, :w]
+
+
+def fixed_token_grid(model: nn.Module) -> bool:
+    """Whether ``model`` accepts only the token grid of ``config.image_size``: spectral prompts whose
+    filter is not resized (``spt_grid_mode="error"``)."""
+    config = getattr(model, "config", None)
+    return bool(getattr(config, "spt", False)) and getattr(config, "spt_grid_mode", "") == "error"
 
 
 def apply_seen_penalty(scores: torch.Tensor, seen_mask: torch.Tensor, penalty: float = 0.1) -> torch.Tensor:
@@ -279,6 +310,9 @@ class Predictor:
         """The inference in words, as written into reports."""
         if self.mode == "slide":
             return f"slide (crop {self.crop}, stride {self.stride})"
+        if fixed_token_grid(self.model):
+            size = self.model.config.image_size
+            return f"whole (tiles of {size} where the spectral filter's fixed grid needs them)"
         return "whole"
 
     @torch.no_grad()
@@ -291,6 +325,8 @@ class Predictor:
         images = images.to(self.device)
         if self.mode == "slide":
             return slide_inference(predict_fn, images, crop=self.crop, stride=self.stride)
+        if fixed_token_grid(self.model):
+            return tiled_inference(predict_fn, images, int(self.model.config.image_size))
         return whole_inference(predict_fn, images)
 
     @torch.no_grad()
@@ -326,9 +362,11 @@ __all__ = [
     "PredictFn",
     "Predictor",
     "apply_seen_penalty",
+    "fixed_token_grid",
     "padded_scores",
     "resized_scores",
     "slide_inference",
     "slide_windows",
+    "tiled_inference",
     "whole_inference",
 ]

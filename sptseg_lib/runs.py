@@ -30,6 +30,7 @@ from .checkpoint import (
     check_compatible,
     checkpoint_experiment,
     checkpoint_name,
+    latest_checkpoint,
     load_checkpoint,
 )
 from .clip_loading import PROJECT_DATA_DIR
@@ -196,7 +197,8 @@ def train_or_load(
         check_compatible(load_checkpoint(run.final), run.experiment, path=run.final)
     else:
         print(f"no {run.final} yet: training it now ({run.steps} iterations)")
-        Trainer(run.experiment, run.run_dir, resume=True, device=device, progress=progress).fit()
+        resume = latest_checkpoint(run.run_dir) is not None  # an interrupted run continues
+        Trainer(run.experiment, run.run_dir, resume=resume, device=device, progress=progress).fit()
     model = SPTSeg.from_checkpoint(run.final, device)
     print(f"model {model.experiment.name} at step {model.step}")
     return model
@@ -221,7 +223,8 @@ def evaluated_run(
         check_compatible(load_checkpoint(final), experiment, path=final)  # the preset may have changed
     if json_path.is_file():
         return json.loads(json_path.read_text()), "loaded"
-    trainer = Trainer(experiment, folder, resume=True, device=device, progress=False)
+    resume = latest_checkpoint(folder) is not None
+    trainer = Trainer(experiment, folder, resume=resume, device=device, progress=False)
     how = "evaluated" if trainer.step >= experiment.train.iterations else "trained and evaluated"
     trainer.fit()
     result = evaluate(

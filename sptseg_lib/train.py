@@ -12,6 +12,13 @@ one). Each process sees its own shard of every epoch (``DistributedSampler``); g
 Reproducibility: the data of item ``i`` in epoch ``e`` is drawn under a seed made of ``(seed, e, i)``, the
 model's own randomness (dropout) comes from the global generators, whose states every checkpoint stores,
 so a resumed run makes the same updates as an uninterrupted one.
+
+Interrupts (Ctrl-C, SIGTERM) lose nothing: :meth:`Trainer.fit` lets the step in progress finish (a second
+signal abandons it), writes the checkpoint of the last completed step, logs an ``interrupted`` record and
+raises :class:`TrainingInterrupted`, whose one-line message says how to continue (``--resume``); the CLI
+prints it and exits 130. ``resume`` skips unreadable (truncated, corrupt) newer checkpoints with a warning,
+and drops the log records of the steps after the checkpoint it continues from, so ``log.jsonl`` holds every
+step once. Checkpoints every ``checkpoint_every`` steps follow the reference (docs/reference.md §6.1).
 """
 
 from __future__ import annotations
@@ -19,13 +26,17 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
+import shlex
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -42,8 +53,10 @@ from .checkpoint import (
     is_resumable,
     latest_checkpoint,
     load_checkpoint,
+    newest_readable_checkpoint,
     restore_rng_state,
     save_checkpoint,
+    unreadable_reason,
 )
 from .config import ExperimentConfig, TrainConfig
 from .data.factory import build_dataset
@@ -153,6 +166,97 @@ class EndlessShardSampler(Sampler):
             epoch, offset = epoch + 1, 0
 
 
+def default_num_workers() -> int:
+    """DataLoader workers when ``data.num_workers`` is ``None``: ``min(4, CPUs this process may use - 1)``.
+
+    The CPUs are ``os.sched_getaffinity(0)`` where the platform has it (a container's or ``taskset``'s
+    limit), else ``os.cpu_count()``; one is left to the training loop itself, so a 2-CPU machine gets one
+    worker and a 1-CPU machine none (the items are then made in the main process). Under ``torchrun`` every
+    process picks this number for itself: set ``data.num_workers`` to share a machine's CPUs differently.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(4, cpus - 1))
+
+
+def _worker_ignores_stop_signals(worker_id: int) -> None:
+    """``worker_init_fn``: Ctrl-C reaches the whole process group, but only the main process may stop.
+
+    A worker that died of SIGINT would fail the step in progress; ignoring SIGINT / SIGTERM, the workers
+    are shut down by the loader when training stops (or exit with the main process, which they watch).
+    """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+# ---------------------------------------------------------------------------------------------
+# interrupts: Ctrl-C and SIGTERM stop training at a step boundary
+# ---------------------------------------------------------------------------------------------
+
+
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+"""The signals :meth:`Trainer.fit` turns into a clean stop (a checkpoint, :class:`TrainingInterrupted`)."""
+
+
+class _StepAbandoned(BaseException):
+    """Raised by the handler on a second signal, inside the step only: the step in progress is dropped.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), so that ``except Exception`` in a criterion or a data
+    set does not swallow it.
+    """
+
+
+class _StopRequests:
+    """The SIGINT / SIGTERM handler of one :meth:`Trainer.fit` call.
+
+    The first signal only asks to stop: the step in progress completes. A second one abandons that step
+    (raises :class:`_StepAbandoned`) while it is ``armed`` (fetching data, forward, backward) and not
+    ``critical`` (the optimiser update and the step counter, which always complete together); between
+    steps, and while a checkpoint or a log record is written, further signals change nothing. With several
+    processes a step is never abandoned (a process leaving a collective would hang the others).
+    """
+
+    def __init__(self, abandon: bool) -> None:
+        self.abandon = abandon
+        self.signals: list[str] = []
+        self.peer = False
+        """Another process of the job was interrupted (see :meth:`Trainer._stop_agreed`)."""
+        self.armed = False
+        self.critical = 0
+
+    @property
+    def received(self) -> bool:
+        return bool(self.signals) or self.peer
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signals.append(signal.Signals(signum).name)
+        if self.abandon and len(self.signals) > 1 and self.armed and not self.critical:
+            self.armed = False
+            raise _StepAbandoned
+
+
+@contextlib.contextmanager
+def _stop_signals_caught(handler: _StopRequests) -> Iterator[None]:
+    """Install ``handler`` for :data:`STOP_SIGNALS` for the block, then put the previous handlers back.
+
+    Python runs signal handlers in the main thread only: from another thread (a GUI, a web worker) nothing
+    is installed and a signal does what it did before.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, handler)
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
 # ---------------------------------------------------------------------------------------------
 # targets
 # ---------------------------------------------------------------------------------------------
@@ -200,6 +304,18 @@ class TrainingError(RuntimeError):
     """A run that cannot start as asked (output folder, batch geometry, checkpoint); says how to fix it."""
 
 
+class TrainingInterrupted(Exception):
+    """Training stopped by Ctrl-C or SIGTERM after its checkpoint was written; the message says how to resume.
+
+    (Contract for the CLI: ``python -m sptseg_lib train`` prints ``str(err)`` and exits 130.) ``step`` is the
+    last completed step, ``checkpoint`` its file (``None`` when stopped before the first step).
+    """
+
+    def __init__(self, message: str, *, step: int = 0, checkpoint: Path | None = None) -> None:
+        super().__init__(message)
+        self.step, self.checkpoint = step, checkpoint
+
+
 def _default_criterion(experiment: ExperimentConfig) -> Callable[..., dict[str, torch.Tensor]]:
     t = experiment.train
     return SegmentationCriterion(
@@ -228,7 +344,10 @@ class Trainer:
         model: an ``SPTSeg`` (or anything with its interface); ``None`` = ``build_model(experiment.model)``.
         criterion: ``(mask_logits (B,C,h,w), target (B,H,W)) -> dict(loss=..., <terms>)``; ``None`` = the
             :class:`~sptseg_lib.losses.SegmentationCriterion` with the config's weights.
-        resume: continue from the newest ``iter_*.pt`` in ``out_dir`` (after checking it is this experiment).
+        resume: continue from the newest ``iter_*.pt`` in ``out_dir`` that loads (after checking it is this
+            experiment); newer unreadable ones (truncated, corrupt) are skipped with a warning naming them.
+            A folder without checkpoints is an error (nothing to resume); for "continue if there is
+            anything to continue", pass ``resume=latest_checkpoint(out_dir) is not None``.
         device: ``None`` = this process's GPU, else the CPU.
         progress: show a tqdm bar (notebook-aware) on the main process.
     """
@@ -268,15 +387,29 @@ class Trainer:
 
         # --- the output folder: never clobber another run ------------------------------------
         self.resume_from: Path | None = None
-        existing = latest_checkpoint(self.out_dir)
-        if existing is not None and not resume:
-            raise TrainingError(
-                f"{self.out_dir} already holds checkpoints ({existing.name}); pass resume=True (--resume) to "
-                "continue that run, or choose another output folder"
-            )
         resume_state = None
-        if resume and existing is not None:
-            resume_state = load_checkpoint(existing, map_location="cpu")
+        if not resume:
+            existing = latest_checkpoint(self.out_dir)
+            if existing is not None:
+                raise TrainingError(
+                    f"{self.out_dir} already holds checkpoints ({existing.name}); pass resume=True "
+                    "(--resume) to continue that run, or choose another output folder"
+                )
+        else:
+            found = newest_readable_checkpoint(self.out_dir)
+            if found is None:
+                raise TrainingError(
+                    f"nothing to resume in {self.out_dir}: it holds no iter_*.pt checkpoint; drop --resume "
+                    "(resume=False) to start a fresh run there"
+                )
+            existing, resume_state, skipped = found
+            if self.dist.is_main:
+                for path, err in skipped:
+                    warnings.warn(
+                        f"resume: skipped {path.name}, which cannot be read ({unreadable_reason(err)}); "
+                        f"continuing from {existing.name} instead",
+                        stacklevel=2,
+                    )
             check_compatible(resume_state, experiment, path=existing)
             if not is_resumable(resume_state):
                 raise TrainingError(
@@ -298,6 +431,8 @@ class Trainer:
         if train_dataset is None:
             train_dataset = build_dataset(experiment.data, "train")
         self.train_dataset = train_dataset
+        workers = experiment.data.num_workers
+        self.num_workers = default_num_workers() if workers is None else workers
 
         # --- model, optimiser: identical initial weights on every process ---------------------
         torch.manual_seed(t.seed)
@@ -314,10 +449,14 @@ class Trainer:
         self.schedule = PolyWarmupSchedule.from_config(t)
         self.criterion = criterion if criterion is not None else _default_criterion(experiment)
         self.step = 0
+        self._saved_step: int | None = None  # the step of the newest checkpoint on disk
+        self._log_checked = False  # log.jsonl was trimmed to self.step (first fit only)
+        self._stop: _StopRequests | None = None  # set while fit runs
         # Dropout differs between processes (as with independent GPUs) but not between runs.
         torch.manual_seed(t.seed + self.dist.rank)
         if resume_state is not None:
             self._restore(resume_state)
+            self._saved_step = self.step
 
         self.engine: nn.Module = self.model
         if self.dist.distributed:
@@ -370,7 +509,7 @@ class Trainer:
             t.seed,
             start=self.step * t.batch_size // self.dist.world_size,
         )
-        workers = self.experiment.data.num_workers
+        workers = self.num_workers
         loader = DataLoader(
             SeededItems(self.train_dataset, t.seed),
             batch_size=self.micro_batch,
@@ -379,6 +518,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
             generator=torch.Generator().manual_seed(t.seed),
+            worker_init_fn=_worker_ignores_stop_signals,
         )
         return iter(loader)
 
@@ -452,49 +592,157 @@ class Trainer:
                 f"the loss is {totals['loss']} at step {self.step}; lower train.lr, or set train.amp=off, "
                 "or check the data (labels outside the classes?)"
             )
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
+        with self._uninterruptible():  # a second Ctrl-C never leaves a half-updated model
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
         totals["lr"] = lr
         return totals
+
+    @contextlib.contextmanager
+    def _uninterruptible(self) -> Iterator[None]:
+        """A block that a second signal during :meth:`fit` does not abandon."""
+        stop = self._stop
+        if stop is None:
+            yield
+            return
+        stop.critical += 1
+        try:
+            yield
+        finally:
+            stop.critical -= 1
 
     def fit(self, iterations: int | None = None) -> dict[str, float]:
         """Train until ``iterations`` (default: the schedule's end); returns the last logged record.
 
         Checkpoints are written every ``checkpoint_every`` steps and at the end; stopping early (a smaller
         ``iterations``) also writes one, so that ``resume`` can continue the run.
+
+        SIGINT (Ctrl-C) or SIGTERM while it runs (handlers installed on the main thread for the call, the
+        previous ones put back after): the step in progress completes, or is abandoned (model, optimiser
+        and random states as before it) on a second signal; then the checkpoint of the last completed step
+        is written (unless it already is), an ``{"event": "interrupted"}`` record is logged, and
+        :class:`TrainingInterrupted` is raised. So stopping takes at most one step and one checkpoint write.
+
+        Several processes (``torchrun``, which passes a signal on to every process): after each step the
+        processes agree (one all-reduce) whether any of them was signalled, so they all stop after the same
+        step and write its checkpoint together; a second signal does not abandon the step (a process leaving
+        a collective would hang the others; and a terminal's Ctrl-C reaches every process twice, directly
+        and through torchrun). If a step and the checkpoint outlast torchrun's shutdown grace period (30 s),
+        torchrun kills the processes, and ``--resume`` continues from the previous periodic checkpoint.
         """
         t = self.experiment.train
         stop = min(iterations or t.iterations, t.iterations)
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(self.experiment.to_json() + "\n")
-            self._log(self._start_record())
-        batches = self._loader()
-        bar = self._bar(stop)
+        dropped = self._trim_log() if not self._log_checked else 0
+        self._log_checked = True
+        self._log({**self._start_record(), "log_records_dropped": dropped})
+        # torchrun passes a signal on to processes that (Ctrl-C) already got it: never abandon a step there.
+        under_torchrun = "TORCHELASTIC_RUN_ID" in os.environ
+        requests = _StopRequests(abandon=not (self.dist.distributed or under_torchrun))
         record: dict[str, float] = {}
-        window_start, window_steps = time.perf_counter(), 0
-        try:
-            while self.step < stop:
-                terms = self.train_step([next(batches) for _ in range(self.accumulation)])
-                window_steps += 1
-                bar.update(1)
-                if self.step % t.log_every == 0 or self.step == stop:
-                    elapsed = time.perf_counter() - window_start
-                    record = self._reduce(terms)
-                    record.update(
-                        step=self.step,
-                        images_per_s=window_steps * t.batch_size / max(elapsed, 1e-9),
-                        effective_batch=t.batch_size,
-                    )
-                    self._log(record)
-                    bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
-                    window_start, window_steps = time.perf_counter(), 0
-                if self.step % t.checkpoint_every == 0 or self.step == stop:
-                    self.save()
-        finally:
-            bar.close()
+        abandoned = False
+        with _stop_signals_caught(requests):
+            self._stop = requests
+            try:
+                batches = self._loader()
+                bar = self._bar(stop)
+                window_start, window_steps = time.perf_counter(), 0
+                try:
+                    while self.step < stop and not self._stop_agreed():
+                        before = self.step
+                        rng = capture_rng_state() if requests.abandon else None  # (about 50 us)
+                        try:
+                            requests.armed = True
+                            micro = [next(batches) for _ in range(self.accumulation)]
+                            terms = self.train_step(micro)
+                            requests.armed = False
+                        except _StepAbandoned:
+                            requests.armed = False
+                            if self.step == before:  # (else the step had just completed)
+                                abandoned = True
+                                self.optimizer.zero_grad(set_to_none=True)
+                                if rng is not None:
+                                    restore_rng_state(rng)
+                            break
+                        window_steps += 1
+                        bar.update(1)
+                        if self.step % t.log_every == 0 or self.step == stop:
+                            elapsed = time.perf_counter() - window_start
+                            record = self._reduce(terms)
+                            record.update(
+                                step=self.step,
+                                images_per_s=window_steps * t.batch_size / max(elapsed, 1e-9),
+                                effective_batch=t.batch_size,
+                            )
+                            self._log(record)
+                            bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+                            window_start, window_steps = time.perf_counter(), 0
+                        if self.step % t.checkpoint_every == 0 or self.step == stop:
+                            self.save()
+                    interrupted = self._stop_agreed()
+                finally:
+                    bar.close()
+                    del batches  # shuts the loader's workers down
+                if interrupted:
+                    self._stop_interrupted(requests, abandoned)
+            finally:
+                self._stop = None
         return record
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop now: this process was signalled, or (several processes) any of them was."""
+        stop = self._stop
+        assert stop is not None
+        if self.dist.distributed:
+            flag = torch.tensor([1.0 if stop.received else 0.0], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop.peer = stop.peer or bool(flag.item())
+        return stop.received
+
+    def _stop_interrupted(self, requests: _StopRequests, abandoned: bool) -> NoReturn:
+        """Write the checkpoint of the last completed step, log the interrupt, raise TrainingInterrupted."""
+        t = self.experiment.train
+        why = requests.signals[0] if requests.signals else "a signal to another process of the job"
+        command = self._command()
+        if self.step == 0:
+            self._log({"event": "interrupted", "signal": why, "step": 0, "checkpoint": None})
+            raise TrainingInterrupted(
+                f"interrupted by {why} before the first step of {t.iterations}: nothing trained, no "
+                f"checkpoint written; start again with: {command}",
+                step=0,
+            )
+        path = self.out_dir / checkpoint_name(self.step)
+        if self._saved_step != self.step:
+            self.save()
+        self._log(
+            {
+                "event": "interrupted",
+                "signal": why,
+                "step": self.step,
+                "abandoned_step": self.step + 1 if abandoned else None,
+                "checkpoint": str(path),
+            }
+        )
+        dropped = f" (step {self.step + 1} abandoned)" if abandoned else ""
+        raise TrainingInterrupted(
+            f"interrupted by {why} at step {self.step} of {t.iterations}{dropped}; checkpoint {path}; "
+            f"continue with: {command} --resume",
+            step=self.step,
+            checkpoint=path,
+        )
+
+    def _command(self) -> str:
+        """The command line that continues this run (its ``config.json`` names every setting)."""
+        out = shlex.quote(str(self.out_dir))
+        config = shlex.quote(str(self.out_dir / "config.json"))
+        if self.dist.distributed:
+            start = f"torchrun --nproc-per-node {self.dist.world_size} -m sptseg_lib"
+        else:
+            start = "python -m sptseg_lib"
+        return f"{start} train --config {config} --out {out}"
 
     # --- checkpoints and logs ------------------------------------------------------------------
 
@@ -520,9 +768,11 @@ class Trainer:
                 "rng": rng_all,
                 "world_size": self.dist.world_size,
             }
-            path = save_checkpoint(self.out_dir / checkpoint_name(self.step), payload)
+            with self._uninterruptible():
+                path = save_checkpoint(self.out_dir / checkpoint_name(self.step), payload)
         if self.dist.distributed:
             dist.barrier()
+        self._saved_step = self.step
         return path
 
     def _start_record(self) -> dict[str, Any]:
@@ -538,6 +788,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "micro_batch": self.micro_batch,
             "accumulation": self.accumulation,
+            "num_workers": self.num_workers,
             "effective_batch": self.micro_batch * self.dist.world_size * self.accumulation,
             "device": str(self.device),
             "amp": str(self.amp_dtype) if self.amp_dtype else "fp32",
@@ -560,8 +811,39 @@ class Trainer:
         if not self.dist.is_main:
             return
         record = {"time": time.time(), **record}
-        with open(self.out_dir / "log.jsonl", "a") as f:
+        with self._uninterruptible(), open(self.out_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record, default=str) + "\n")
+
+    def _trim_log(self) -> int:
+        """Drop the ``log.jsonl`` step records after ``self.step`` (and half-written lines); returns how many.
+
+        Called by the first :meth:`fit`: a resumed run repeats the steps between its checkpoint and the
+        interrupt, so without this they would be logged twice (a fresh run drops those of a run that
+        died before its first checkpoint). Event records (``start``, ``resume``, ``interrupted``) stay. The
+        file is rewritten atomically (a temporary file, then ``os.replace``).
+        """
+        path = self.out_dir / "log.jsonl"
+        if not self.dist.is_main or not path.is_file():
+            return 0
+        lines = path.read_text().splitlines()
+        keep = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and "event" not in record and record.get("step", 0) > self.step:
+                continue
+            keep.append(line)
+        if len(keep) == len(lines):
+            return 0
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            tmp.write_text("".join(line + "\n" for line in keep))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return len(lines) - len(keep)
 
     def _bar(self, total: int) -> Any:
         return tqdm(
@@ -583,13 +865,16 @@ def train(
 
 
 __all__ = [
+    "STOP_SIGNALS",
     "DistInfo",
     "EndlessShardSampler",
     "PolyWarmupSchedule",
     "SeededItems",
     "Trainer",
     "TrainingError",
+    "TrainingInterrupted",
     "build_dataset",
+    "default_num_workers",
     "init_distributed",
     "pseudo_label_unseen",
     "seeded_rngs",

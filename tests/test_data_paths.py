@@ -47,17 +47,18 @@ def test_missing_root_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     _voc(tmp_path)
     monkeypatch.chdir(tmp_path)  # the working directory holds a data set, and must be ignored
     with pytest.raises(
-        DataRootError, match=r"no data root for 'voc': pass root=\.\.\. or set SPTSEG_DATA"
+        DataRootError, match=r"no data root for 'voc': pass --data DIR \(root=\.\.\. in Python\) or set "
     ) as err:
         resolve_data_root(None, "voc")
-    assert "sptseg prepare-data voc" in str(err.value)
+    assert "python -m sptseg_lib download-data voc" in str(err.value)
+    assert "python -m sptseg_lib prepare-data voc" in str(err.value)
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "nothing"))
     with pytest.raises(DataRootError) as err:
         resolve_data_root(None, "coco_stuff")
     msg = str(err.value)
     assert "from $SPTSEG_DATA" in msg and "images/ and annotations/" in msg
     assert str((tmp_path / "nothing" / "coco_stuff164k").resolve()) in msg
-    assert "sptseg prepare-data coco_stuff" in msg
+    assert "python -m sptseg_lib prepare-data coco_stuff" in msg
     assert isinstance(err.value, DataError) and isinstance(err.value, FileNotFoundError)
 
 

@@ -121,6 +121,15 @@ def test_loader_train_aug_and_val_labels(voc_layout) -> None:
     np.testing.assert_array_equal(raw_val, _raw_label(17, True))
 
 
+def test_missing_voc_val_masks_blame_voc_not_sbd(voc_layout) -> None:
+    root, voc, sbd = voc_layout
+    prepare_voc(root, sbd, strict=False, progress=False)
+    (voc / "SegmentationClass" / f"{VOC_VAL[0]}.png").unlink()
+    with pytest.raises(DataError, match=r"masks of VOC split 'val' are missing") as err:
+        VOCAugDataset(root, split="val")
+    assert "VOCtrainval_11-May-2012.tar" in str(err.value) and "SBD" not in str(err.value)
+
+
 def test_trainaug_needs_copied_voc_masks(voc_layout) -> None:
     root, _voc, sbd = voc_layout
     prepare_voc(root, sbd, strict=False, progress=False)

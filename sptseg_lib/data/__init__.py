@@ -6,6 +6,8 @@ The synthetic world lives in :mod:`sptseg_lib.data.shapes`.
 from __future__ import annotations
 
 from .coco_stuff import COCOStuffDataset
+from .custom import FolderDataset, check_class_names, custom_split, parse_class_names
+from .download import download_dataset
 from .paths import ENV_VAR, DataError, DataRootError, resolve_data_root
 from .prepare import PrepareReport, prepare_coco_stuff, prepare_voc
 from .splits import (
@@ -31,6 +33,7 @@ __all__ = [
     "COCOStuffDataset",
     "DataError",
     "DataRootError",
+    "FolderDataset",
     "PrepareReport",
     "TestTransform",
     "TrainTransform",
@@ -39,7 +42,11 @@ __all__ = [
     "build_test_transform",
     "build_train_transform",
     "channels_to_classes",
+    "check_class_names",
+    "custom_split",
+    "download_dataset",
     "get_split",
+    "parse_class_names",
     "prepare_coco_stuff",
     "prepare_voc",
     "remap_for_training",

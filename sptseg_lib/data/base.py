@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from .paths import DataError
 from .splits import IGNORE_INDEX
@@ -22,27 +23,77 @@ UNDEFINED = -1
 """Value of a label look-up table entry for a raw label the data set does not define."""
 
 
-def read_image(path: Path) -> Image.Image:
-    """An RGB PIL image, or a :class:`DataError` naming the file."""
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+"""File endings taken as images when a folder of images is given."""
+
+_HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _check_file(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise DataError(f"{what} {path} is a folder; expected a file")
+    if not path.is_file():
+        raise DataError(f"{what} {path} does not exist")
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """An 8-bit RGB PIL image, or a :class:`DataError` naming the file and the problem.
+
+    Decoded in full here, so a truncated or corrupt file fails now, with its name, not later in a
+    transform. Greyscale of 16 bits (PNG/TIFF mode ``I;16``) or 32-bit integers holding 16-bit values
+    (mode ``I``) are scaled to 8 bits (``v * 255 / 65535``) before conversion, instead of being clipped
+    to white as a plain ``convert("RGB")`` does; float images (mode ``F``) are refused. Palette, alpha,
+    CMYK and 1-bit images are converted by PIL.
+    """
+    path = Path(path)
+    _check_file(path, "image")
     try:
         with Image.open(path) as im:
+            im.load()
+            if im.mode in _HIGH_BIT_MODES:
+                values = np.asarray(im).astype(np.int64)
+                if values.min() < 0 or values.max() > 65535:
+                    raise DataError(
+                        f"image {path} holds values {values.min()}..{values.max()}, beyond 16 bits; "
+                        "save it as an 8- or 16-bit image"
+                    )
+                grey = np.round(values * (255 / 65535)).astype(np.uint8)
+                return Image.fromarray(grey, mode="L").convert("RGB")
+            if im.mode == "F":
+                raise DataError(
+                    f"image {path} holds floating-point pixels (mode 'F'), whose range is not defined; "
+                    "save it as an 8- or 16-bit image"
+                )
             return im.convert("RGB")
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read image {path}: {err}") from err
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise DataError(f"cannot read image {path}: {err} (is it a complete image file?)") from err
 
 
-def read_label(path: Path) -> np.ndarray:
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files of a folder (by :data:`IMAGE_SUFFIXES`, any case), sorted; a clear error if none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+def read_label(path: str | Path) -> np.ndarray:
     """The class-index map of a mask PNG as a (H, W) array, or a :class:`DataError` naming the file.
 
     Masks must store indices (palette ``P`` or greyscale ``L``); an RGB rendering of a palette mask is
     refused, since its colours are not class indices.
     """
+    path = Path(path)
+    _check_file(path, "mask")
     try:
         with Image.open(path) as im:
             mode = im.mode
             if mode in ("P", "L", "I", "I;16"):
                 return np.asarray(im)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise DataError(f"cannot read mask {path}: {err}") from err
     raise DataError(
         f"mask {path} has mode {mode!r}; masks must hold class indices (palette 'P' or greyscale 'L'). "
@@ -110,6 +161,27 @@ class LabelMapDataset(torch.utils.data.Dataset):
                 "is it the right mask file, written by the preparation step?"
             )
         return image, label.astype(np.uint8), name
+
+    def check_items(self, indices: Sequence[int] | None = None, *, progress: bool = False) -> None:
+        """Read every pair of ``indices`` (default: all) as :meth:`load` does, before any work on them.
+
+        Raises one :class:`DataError` listing every bad pair (the first 10 in full), so that a broken mask
+        costs the seconds of reading, not an evaluation run (``evaluate`` calls this first).
+        """
+        indices = range(len(self)) if indices is None else indices
+        problems = []
+        for i in tqdm(indices, desc=f"check {self.dataset}", disable=not progress, dynamic_ncols=True):
+            try:
+                self.load(i)
+            except DataError as err:
+                problems.append(str(err))
+        if problems:
+            shown = "\n  ".join(problems[:10])
+            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+            raise DataError(
+                f"{len(problems)} of {len(indices)} {self.dataset} items cannot be used (nothing was "
+                f"evaluated):\n  {shown}{more}"
+            )
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         image, label, name = self.load(index)

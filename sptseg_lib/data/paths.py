@@ -26,12 +26,14 @@ _MARKERS: dict[str, tuple[str, ...]] = {
 }
 _HOW_TO = {
     "voc": (
-        "download VOC 2012 (VOCtrainval_11-May-2012.tar) and SBD (benchmark.tgz), then run "
-        "`sptseg prepare-data voc` (sptseg_lib.data.prepare.prepare_voc) to build SegmentationClassAug"
+        "`python -m sptseg_lib download-data voc --root DIR` (VOC 2012 and SBD, prepared), or download "
+        "VOCtrainval_11-May-2012.tar and benchmark.tgz yourself and run "
+        "`python -m sptseg_lib prepare-data voc`"
     ),
     "coco_stuff": (
-        "put COCO 2017 images and stuffthingmaps_trainval2017.zip into coco_stuff164k/{images,annotations}, "
-        "then run `sptseg prepare-data coco_stuff` (sptseg_lib.data.prepare.prepare_coco_stuff)"
+        "`python -m sptseg_lib download-data coco_stuff --root DIR`, or put COCO 2017 images and "
+        "stuffthingmaps_trainval2017.zip into coco_stuff164k/{images,annotations} yourself and run "
+        "`python -m sptseg_lib prepare-data coco_stuff`"
     ),
 }
 
@@ -64,8 +66,8 @@ def resolve_data_root(root: str | os.PathLike[str] | None, dataset: str) -> Path
         base, source = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
     else:
         raise DataRootError(
-            f"no data root for {dataset!r}: pass root=... or set {ENV_VAR} to a folder holding "
-            f"VOCdevkit/ and coco_stuff164k/. To get the data: {_HOW_TO[dataset]}."
+            f"no data root for {dataset!r}: pass --data DIR (root=... in Python) or set {ENV_VAR} to a "
+            f"folder holding VOCdevkit/ and coco_stuff164k/. To get the data: {_HOW_TO[dataset]}."
         )
     tried = [(base / rel).resolve() if rel != "." else base.resolve() for rel in _CANDIDATES[dataset]]
     for path in tried:
@@ -73,7 +75,13 @@ def resolve_data_root(root: str | os.PathLike[str] | None, dataset: str) -> Path
             return path
     markers = " and ".join(f"{m}/" for m in _MARKERS[dataset])
     looked = ", ".join(str(p) for p in tried)
+    other = [
+        d for d in DATASETS if d != dataset and any(_is_dataset_root(base / rel, d) for rel in _CANDIDATES[d])
+    ]
+    holds = (
+        f" That folder holds {other[0]!r}, another data set than the {dataset!r} asked for." if other else ""
+    )
     raise DataRootError(
-        f"{dataset!r} not found from {source} ({base}): looked for a folder with {markers} at {looked}. "
-        f"Fix the path or {ENV_VAR}; to get the data: {_HOW_TO[dataset]}."
+        f"{dataset!r} not found from {source} ({base}): looked for a folder with {markers} at {looked}."
+        f"{holds} Fix the path or {ENV_VAR}; to get the data: {_HOW_TO[dataset]}."
     )

@@ -36,8 +36,12 @@ VOC_SPLITS: dict[str, tuple[tuple[str, str], ...]] = {
 """Split -> (list file stem, mask folder) parts."""
 
 _PREPARE_HINT = (
-    "aug.txt, trainaug.txt and SegmentationClassAug are made from SBD by `sptseg prepare-data voc` "
-    "(sptseg_lib.data.prepare.prepare_voc)."
+    "aug.txt, trainaug.txt and SegmentationClassAug are made from SBD by `python -m sptseg_lib prepare-data "
+    "voc` (sptseg_lib.data.prepare.prepare_voc)."
+)
+_VOC_MASKS_HINT = (
+    "SegmentationClass holds VOC 2012's own masks, from VOCtrainval_11-May-2012.tar: is the VOC folder "
+    "complete (re-extract it, or `python -m sptseg_lib download-data voc`)?"
 )
 
 
@@ -99,5 +103,8 @@ class VOCAugDataset(LabelMapDataset):
         missing_mask = [p for _, _, p in items if not os.path.isfile(p)]
         if missing_mask:
             what = f"masks of VOC split {split!r}"
-            raise missing_files_error(what, missing_mask, len(items), _PREPARE_HINT)
+            sbd = any(p.parent.name == "SegmentationClassAug" for p in missing_mask)
+            raise missing_files_error(
+                what, missing_mask, len(items), _PREPARE_HINT if sbd else _VOC_MASKS_HINT
+            )
         super().__init__(items, voc_label_lut(reduce_zero_label), transform, dataset=f"VOC {split}")
