@@ -30,6 +30,11 @@ from .metrics import ConfusionMatrix, metrics_table
 from .model import SPTSeg
 
 
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 image, got {limit}")
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -58,8 +63,7 @@ def evaluate(
     """
     if mode not in ("slide", "whole"):
         raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1 image, got {limit}")
+    _check_limit(limit)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     size = len(dataset)  # type: ignore[arg-type]
@@ -181,6 +185,7 @@ def evaluate_checkpoint(
     checkpoint of the shapes world, which needs none, is an error rather than silently ignored. The report
     records ``num_images`` of ``num_images_total`` and ``partial`` (a ``limit`` that cut the run short).
     """
+    _check_limit(limit)
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
     if experiment is None:
         experiment = checkpoint_experiment(ckpt, checkpoint)
