@@ -44,6 +44,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import scipy.stats
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +101,47 @@ def miniature_tables() -> tuple[dict[str, tuple[str, list[tuple[str, str]]]], li
 
 TABLES, FULLY_ROWS = miniature_tables()
 
+CONTRASTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "table2": (("spt", "zegclip"), ("sgd", "zegclip"), ("sptseg", "sgd"), ("sptseg", "spt")),
+    "table3": tuple(
+        (f"sptseg-depth{a}-{b}", "sptseg-depth1-2") for a, b in ((1, 6), (6, 12), (11, 12), (1, 12))
+    ),
+    "table4": (("sptseg-dec1", "sptseg-dec3"), ("sptseg-dec5", "sptseg-dec3")),
+}
+"""The ablations' comparisons ``(treatment, control)`` by preset suffix: Table 2's four steps, every depth
+against the default layers 1-2, 1 and 5 decoder layers against 3."""
+CONTRAST_METRICS = ("hIoU", "mIoU_unseen")
+
+
+def paired_difference(treatment: list[float], control: list[float]) -> dict[str, Any]:
+    """Mean, sample std and 95% t-interval of the per-seed differences ``treatment - control``; the
+    verdict says whether the interval lies above 0 (``helps``), below it (``hurts``), or holds it."""
+    diffs = [a - b for a, b in zip(treatment, control, strict=True)]
+    n = len(diffs)
+    mean = statistics.fmean(diffs) if diffs else math.nan
+    std = statistics.stdev(diffs) if n > 1 else math.nan
+    half = float(scipy.stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if n > 1 else math.nan
+    low, high = mean - half, mean + half
+    verdict = "helps" if low > 0 else "hurts" if high < 0 else "no detectable difference"
+    return {"mean": mean, "std": std, "n": n, "ci95": [low, high], "verdict": verdict, "differences": diffs}
+
+
+def contrasts(results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]) -> dict[str, list[dict]]:
+    """Every :data:`CONTRASTS` entry whose two rows were run, paired by seed (same data order, same
+    initial weights of the shared parts), for :data:`CONTRAST_METRICS`."""
+    out: dict[str, list[dict]] = {}
+    for table, pairs in CONTRASTS.items():
+        for treatment, control in pairs:
+            a, b = results.get(f"shapes-{treatment}"), results.get(f"shapes-{control}")
+            if not a or not b:
+                continue
+            common = [s for s in seeds if s in a and s in b]
+            entry = {"treatment": f"shapes-{treatment}", "control": f"shapes-{control}", "seeds": common}
+            for m in CONTRAST_METRICS:
+                entry[m] = paired_difference([a[s][m] for s in common], [b[s][m] for s in common])
+            out.setdefault(table, []).append(entry)
+    return out
+
 
 def run_experiment(preset: str, args: argparse.Namespace, seed: int) -> ExperimentConfig:
     """The preset with this script's recipe: shortened to ``--iterations`` (warm-up scaled), ``seed``."""
@@ -133,7 +175,7 @@ def run_one(
     train_s = time.perf_counter() - start
     result = evaluate(
         trainer.model,
-        ShapesDataset("test"),
+        ShapesDataset(args.split),
         SHAPES_SPLIT,
         setting=exp.train.setting,
         mode="whole",
@@ -166,7 +208,8 @@ def markdown(tables: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         f"- recipe: {meta['recipe']}",
         f"- seeds: {meta['seeds']} (mean +- sample std over seeds; training-free rows are deterministic)",
-        f"- test set: {meta['test_images']} fixed images of the shapes `test` split, whole-image inference",
+        f"- scored on: {meta['test_images']} fixed images of the shapes `{meta.get('split', 'test')}` split, "
+        "whole-image inference",
         f"- machine: {meta['machine']}; wall time {meta['wall_minutes']:.1f} min",
         "",
     ]
@@ -185,10 +228,45 @@ def markdown(tables: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def contrasts_markdown(paired: dict[str, list[dict]]) -> str:
+    """The paired differences as one Markdown table per ablation table."""
+    lines = [
+        "## Paired contrasts (treatment - control, same seeds; mean and 95% t-interval over seeds)",
+        "",
+    ]
+    for table, entries in paired.items():
+        lines += [
+            f"### {ablations.TABLES[table].title}",
+            "",
+            "| treatment - control | hIoU | mIoU(U) | verdict (hIoU) |",
+        ]
+        lines.append("|---|---:|---:|---|")
+        for e in entries:
+            cells = [
+                f"{e[m]['mean']:+.1f} [{e[m]['ci95'][0]:+.1f}, {e[m]['ci95'][1]:+.1f}]"
+                for m in CONTRAST_METRICS
+            ]
+            lines.append(
+                f"| `{e['treatment']}` - `{e['control']}` | "
+                + " | ".join(cells)
+                + f" | {e['hIoU']['verdict']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--iterations", type=int, default=500, help="training iterations per run (batch 16)")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--iterations", type=int, default=1500, help="training iterations per run (batch 16; the presets')"
+    )
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="scenes scored: the tables' test split, or val for choosing a recipe (never both from one)",
+    )
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--fully", action="store_true", help="add Table 1's fully supervised rows")
     p.add_argument("--rows", nargs="*", help="only these presets (without the shapes- prefix)")
@@ -214,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         dict.fromkeys(p for _, rows in tables.values() for _, p in rows if not p.startswith("baseline:"))
     )
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    test = ShapesDataset("test")
+    test = ShapesDataset(args.split)
     t0 = time.perf_counter()
 
     def log(msg: str) -> None:
@@ -303,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.threads} torch thread(s) each",
         "seeds": seeds,
         "test_images": len(test),
+        "split": args.split,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average at the end "
         f"{os.getloadavg()[0]:.1f}",
         "wall_minutes": wall,
@@ -311,10 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/miniature_tables.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    (out / "tables.json").write_text(
-        json.dumps({"meta": meta, "tables": out_tables, "runs": results}, indent=2, default=str) + "\n"
-    )
-    (out / "tables.md").write_text(markdown(out_tables, meta) + "\n")
+    paired = contrasts(results, complete)
+    report = {"meta": meta, "tables": out_tables, "contrasts": paired, "runs": results}
+    (out / "tables.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "tables.md").write_text(markdown(out_tables, meta) + "\n" + contrasts_markdown(paired) + "\n")
     log(f"wrote {out / 'tables.md'} and {out / 'tables.json'}")
     return 0
 
