@@ -10,6 +10,7 @@ One home for where training runs live, used by the command line, the notebooks a
   writes); a run shortened to ``N`` iterations (:meth:`ExperimentConfig.shortened
   <sptseg_lib.config.ExperimentConfig.shortened>`) in ``<runs>/train/<preset>-<N>it-<digest>/``, the digest
   of its config meaning that a changed preset starts a new run, never a stale one (:func:`run_folder`);
+* :func:`read_log` and :func:`training_minutes` read a run's ``log.jsonl``;
 * finished miniature runs ship in ``data/miniature/<preset>/`` (:data:`SHIPPED_RUNS`, read-only): what the
   smoke profile of the notebooks shows when the user has no longer run of the same recipe.
 """
@@ -276,6 +277,29 @@ def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
+def training_minutes(run_dir: str | Path) -> float | None:
+    """Wall-clock minutes a run spent training, read from its ``log.jsonl`` (:func:`read_log`).
+
+    Each segment of the run (from a ``start`` or ``resume`` record to the last record before the next
+    one) counts the time between its first and last records; the segments are summed, so the pause of an
+    interrupted run does not count. ``None`` when the log is missing or carries no times.
+    """
+    total, begin, last = 0.0, None, None
+    for record in read_log(run_dir):
+        if "time" not in record:
+            continue
+        if record.get("event") in ("start", "resume"):
+            if begin is not None:
+                total += last - begin
+            begin = record["time"]
+        elif begin is None:
+            begin = record["time"]
+        last = record["time"]
+    if begin is None:
+        return None
+    return (total + last - begin) / 60
+
+
 def find_tables(path: str = "") -> Path | None:
     """The miniature tables of ``benchmarks/miniature_tables.py``: ``path`` if given (it must exist), else
     the runs folder's own ``miniature_tables/tables.json``, else the shipped ``data/miniature/tables.json``;
@@ -346,5 +370,6 @@ __all__ = [
     "runs_dir",
     "tables_row",
     "train_or_load",
+    "training_minutes",
     "training_run",
 ]

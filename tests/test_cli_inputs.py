@@ -1,7 +1,7 @@
 """Bad input at the command line: one ``error:`` line and exit 2, never a traceback; custom-data evaluation;
 whole-image inference on any size; predict's legend and folders; random-weight runs that reproduce.
 
-Each case here is one a user of the first version hit (issue 12).
+Each case here is one a user of the first version hit.
 """
 
 from __future__ import annotations

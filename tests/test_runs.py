@@ -80,3 +80,22 @@ def test_reports_of_the_shipped_run_go_to_the_runs_folder(tmp_path, monkeypatch)
     own = tmp_path / "shapes-sptseg" / "iter_001500.pt"
     assert not runs.is_shipped(own)
     assert runs.evaluation_paths(own, "eval")[0] == own.with_name("iter_001500.eval.json")
+
+
+def test_training_minutes_sums_the_segments_of_a_run(tmp_path) -> None:
+    import json
+
+    log = [
+        {"time": 100.0, "event": "start", "step": 0},
+        {"time": 160.0, "step": 10, "loss": 1.0},
+        {"time": 220.0, "step": 20, "loss": 1.0},
+        {"time": 230.0, "event": "interrupted", "step": 20},
+        {"time": 5000.0, "event": "resume", "step": 20},  # the pause before it does not count
+        {"time": 5120.0, "step": 30, "loss": 1.0},
+    ]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    assert runs.training_minutes(tmp_path) == (130.0 + 120.0) / 60
+    assert runs.training_minutes(tmp_path / "missing") is None
+    shipped = runs.SHIPPED_RUNS / "shapes-sptseg"
+    recorded = json.loads((shipped / "run.json").read_text())["train_wall_minutes"]
+    assert abs(runs.training_minutes(shipped) - recorded) < 0.01  # what ship_miniature recorded

@@ -7,15 +7,18 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from sptseg_lib.viz.common import PSEUDO_RGB
+from sptseg_lib.viz.common import PSEUDO_RGB, colour_labels
 from sptseg_lib.viz.results import (
+    confusion_figure,
     error_map,
+    image_label_figure,
     label_panels_figure,
     loss_curves_figure,
     mask_explorer_figure,
     mask_iou,
     per_class_iou_figure,
     prediction_figure,
+    score_maps_figure,
     sliding_windows_figure,
     zero_shot_figure,
 )
@@ -53,6 +56,10 @@ def test_per_class_iou_figure_bars_and_means_follow_the_metrics() -> None:
     lines = {line.get_label().split()[0]: line.get_ydata()[0] for line in ax.get_lines()}
     assert lines["mIoU(S)"] == pytest.approx(result["mIoU_seen"])
     assert lines["mIoU(U)"] == pytest.approx(result["mIoU_unseen"])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[2:4] == ["seen class", "unseen class"] and legend[4].startswith("IoU undefined")
+    no_nan = per_class_iou_figure([50.0] * 3, list("abc"), unseen=[2])
+    assert not any("undefined" in t.get_text() for t in no_nan.axes[0].get_legend().get_texts())
 
 
 def test_loss_curves_figure_plots_the_logged_terms() -> None:
@@ -65,7 +72,12 @@ def test_loss_curves_figure_plots_the_logged_terms() -> None:
     assert set(lines) == {"loss", "focal", "ssim"}
     np.testing.assert_allclose(lines["focal"].get_xdata(), [5, 10, 15])
     np.testing.assert_allclose(lines["ssim"].get_ydata(), [1 / 5, 1 / 10, 1 / 15])
-    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), [5e-4, 1e-3, 1.5e-3])
+    alone = [line for line in fig.axes[1].get_lines() if line.get_label() == "ssim"]  # SSIM on a linear scale
+    np.testing.assert_allclose(alone[0].get_ydata(), [1 / 5, 1 / 10, 1 / 15])
+    assert fig.axes[1].get_yscale() == "linear" and fig.axes[0].get_yscale() == "log"
+    np.testing.assert_allclose(fig.axes[-1].get_lines()[0].get_ydata(), [5e-4, 1e-3, 1.5e-3])
+    focal_only = loss_curves_figure([{"step": 1, "loss": 2.0, "focal": 2.0, "lr": 1.0}])
+    assert len(focal_only.axes) == 2  # no second panel without a unit-weight term
     assert isinstance(loss_curves_figure([]), Figure)
 
 
@@ -88,7 +100,7 @@ def test_prediction_figure_marks_right_wrong_and_ignored() -> None:
     np.testing.assert_allclose(errors[0, 1], (0.85, 0.15, 0.15))
     np.testing.assert_allclose(errors[1, 0], (0.6, 0.6, 0.6))
     fig = prediction_figure([np.zeros((2, 2, 3), np.uint8)], [label], [pred], ["a", "b"], unseen=[1])
-    assert "67% right" in fig.axes[3].get_title()
+    assert "67% right" in fig.axes[3].get_title() and "green right, red wrong" in fig.axes[3].get_title()
     legend = [t.get_text() for t in fig.axes[3].get_legend().get_texts()]
     assert legend == ["a", "b (unseen)", "ignored (255)"]
 
@@ -132,6 +144,9 @@ def test_mask_explorer_figure_panels() -> None:
         )
         np.testing.assert_allclose(outcome[i, j], expected)
     assert f"IoU {mask_iou(scores[2] >= 0.6, label == 2, label != 255):.1f}" in fig.axes[2].get_title()
+    outcomes = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert outcomes == ["hit", "false alarm", "missed", "neither", "ignored"]
+    assert fig.axes[1].images[0].colorbar is not None  # the score map has its colour bar
     argmax_panel = np.asarray(fig.axes[3].images[0].get_array())
     seen_pixels = np.isin(scores.argmax(0), [0, 1])
     np.testing.assert_allclose(
@@ -147,9 +162,55 @@ def test_mask_explorer_figure_panels() -> None:
 def test_sliding_windows_figure_draws_every_window() -> None:
     from sptseg_lib.inference import slide_windows
 
-    windows = slide_windows(64, 160, crop=64, stride=48)
+    windows = slide_windows(64, 160, crop=64, stride=48)  # overlapping windows
     fig = sliding_windows_figure(np.zeros((64, 160, 3), np.uint8), windows)
     patches = fig.axes[0].patches
     assert len(patches) == len(windows) == 3
-    starts = sorted(round(p.get_x() + 0.5 - 1.5 * (k % 3)) for k, p in enumerate(patches))
+    starts = sorted(round(p.get_x() + 0.5 - 1.0 - 1.5 * (k % 3)) for k, p in enumerate(patches))
     assert starts == sorted(x1 for _, _, x1, _ in windows)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1", "2", "3"]
+    tiles = slide_windows(64, 192, crop=64, stride=64)  # no overlap: every outline 1 px inside its window
+    fig = sliding_windows_figure(np.zeros((64, 192, 3), np.uint8), tiles)
+    assert sorted(round(p.get_x() + 0.5 - 1.0) for p in fig.axes[0].patches) == [0, 64, 128]
+    assert fig.get_size_inches()[0] <= 8.0
+
+
+def test_score_maps_figure_shows_every_map_the_argmax_and_its_key() -> None:
+    rng = np.random.default_rng(10)
+    scores = rng.random((5, 12, 36))
+    names = list("abcde")
+    fig = score_maps_figure(np.zeros((12, 36, 3), np.uint8), scores, names, unseen=[4], classes=[1, 4])
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.images}
+    np.testing.assert_allclose(
+        panels["argmax over the names"].images[0].get_array(), colour_labels(scores.argmax(0), 5)
+    )
+    np.testing.assert_allclose(panels["b"].images[0].get_array(), scores[1])
+    np.testing.assert_allclose(panels["e (unseen)"].images[0].get_array(), scores[4])
+    assert panels["b"].images[0].get_clim() == panels["e (unseen)"].images[0].get_clim()  # one colour scale
+    assert sum(ax.get_ylabel() == "score" for ax in fig.axes) == 1  # ... with one colour bar
+    present = sorted(set(scores.argmax(0).ravel().tolist()))
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == [names[c] + (" (unseen)" if c == 4 else "") for c in present]
+    assert fig.get_size_inches()[0] <= 10.0  # a wide image keeps the figure within a page
+    many = score_maps_figure(
+        np.zeros((8, 8, 3), np.uint8), rng.random((20, 8, 8)), [str(i) for i in range(20)]
+    )
+    assert many.get_size_inches()[0] <= 10.0
+    with pytest.raises(ValueError, match="scores must be"):
+        score_maps_figure(np.zeros((8, 8, 3), np.uint8), scores, names[:3])
+
+
+def test_confusion_figure_shows_each_true_class_shares() -> None:
+    matrix = np.array([[8, 2, 0], [1, 1, 2], [0, 0, 0]])
+    fig = confusion_figure(matrix, ["a", "b", "c"], unseen=[1])
+    shares = np.asarray(fig.axes[0].images[0].get_array())
+    np.testing.assert_allclose(shares, [[0.8, 0.2, 0.0], [0.25, 0.25, 0.5], [0.0, 0.0, 0.0]])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b *", "c"]
+    assert fig.axes[0].images[0].colorbar is not None
+
+
+def test_image_label_figure_wraps_to_fit_a_page() -> None:
+    image, label = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.int64)
+    fig = image_label_figure([image] * 6, [label] * 6, ["a"], titles=[str(i) for i in range(6)])
+    assert fig.get_size_inches()[0] == pytest.approx(3 * 2.2 + 2.0)  # two rows of three pairs and the legend
+    assert sum(1 for ax in fig.axes if ax.images) == 12

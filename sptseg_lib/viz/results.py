@@ -1,5 +1,6 @@
 """Pictures of the data, the training and the evaluation (notebooks 00, 05-09): label maps, CLIP's
-zero-shot classification, loss curves, per-class IoU, predictions, one class's mask, sliding windows.
+zero-shot classification, loss curves, per-class IoU, predictions, one image's score maps, one class's
+mask, sliding windows.
 
 Array conventions: images ``(H, W, 3)`` uint8; label maps ``(H, W)`` with class indices, ``ignore_index``
 (255) and ``-1`` (pixels awaiting a pseudo-label); mask scores ``(C, H, W)``. Label colours are
@@ -8,12 +9,13 @@ Array conventions: images ``(H, W, 3)`` uint8; label maps ``(H, W)`` with class 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from ..data.splits import IGNORE_INDEX
 from .common import _class_entries, _figure, _legend_patches, _show, as_numpy, colour_labels
@@ -42,7 +44,7 @@ def label_panels_figure(
     before and after ``reduce_zero_label``.
     """
     n = len(panels) + (image is not None)
-    fig, axes = _figure(1, n, size=2.4)
+    fig, axes = _figure(1, n, size=min(2.4, 8.0 / n))  # at most 8 inches of panels, then the legend
     k = 0
     if image is not None:
         axes[0, 0].imshow(as_numpy(image))
@@ -62,17 +64,28 @@ def image_label_figure(
     titles: Sequence[str] | None = None,
     unseen: Sequence[int] = (),
     ignore_index: int = IGNORE_INDEX,
+    columns: int = 4,
 ) -> Figure:
-    """Images ``(H, W, 3)`` uint8 on the top row, their label maps below (sizes may differ), one legend
-    of the classes present (unseen ones marked)."""
+    """Images ``(H, W, 3)`` uint8 above their label maps (sizes may differ), at most ``columns`` pairs per
+    row (so that the figure fits a page), one legend of the classes present (unseen ones marked)."""
     if len(images) != len(labels) or not images:
         raise ValueError(f"need as many labels as images (at least one), got {len(images)} and {len(labels)}")
-    fig, axes = _figure(2, len(images), size=2.2)
+    rows = math.ceil(len(images) / columns)
+    cols = math.ceil(len(images) / rows)
+    fig, axes = _figure(2 * rows, cols, size=2.2)
+    fig.set_size_inches(2.2 * cols + 2.0, fig.get_size_inches()[1])  # room for the legend beside the panels
     for i, (image, lab) in enumerate(zip(images, labels)):
-        axes[0, i].imshow(as_numpy(image))
+        top, bottom = axes[2 * (i // cols), i % cols], axes[2 * (i // cols) + 1, i % cols]
+        top.imshow(as_numpy(image))
         if titles:
-            axes[0, i].set_title(titles[i], fontsize=8)
-        axes[1, i].imshow(colour_labels(lab, len(class_names), ignore_index), interpolation="nearest")
+            top.set_title(titles[i], fontsize=8)
+        bottom.imshow(colour_labels(lab, len(class_names), ignore_index), interpolation="nearest")
+        if i % cols == 0:
+            top.set_ylabel("image", fontsize=8)
+            bottom.set_ylabel("label map", fontsize=8)
+    for k in range(len(images), rows * cols):
+        axes[2 * (k // cols), k % cols].set_axis_off()
+        axes[2 * (k // cols) + 1, k % cols].set_axis_off()
     _legend_patches(axes[1, -1], _class_entries(list(labels), class_names, unseen, ignore_index))
     return fig
 
@@ -119,23 +132,37 @@ def zero_shot_figure(
 
 
 def loss_curves_figure(records: Sequence[Mapping[str, float]], title: str = "") -> Figure:
-    """Loss terms against the step (log scale) from training-log records, and the learning rate.
+    """Weighted loss terms against the step, and the learning rate, from training-log records.
+
+    Panels: the total ``loss`` and every term on a log scale; the terms other than ``focal`` (SSIM, dice:
+    weight 1, values near 1) on a linear scale of their own, where their small changes show (only when
+    the log has such a term); the learning rate.
 
     ``records``: dicts with ``step`` and numeric terms (``loss``, ``focal``, ``ssim``, ``dice``, ``lr``),
     e.g. the lines of a run's ``log.jsonl`` that carry a ``loss``; other records are skipped.
     """
     rows = [r for r in records if "loss" in r and "step" in r]
-    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
-    ax, ax_lr = fig.subplots(1, 2)
     steps = [r["step"] for r in rows]
     terms = [k for k in (rows[0] if rows else {}) if k not in LOG_KEYS_NOT_PLOTTED and "loss" not in k]
+    small = [k for k in terms if k != "focal"]
+    fig = Figure(figsize=(10.0 if small else 8.0, 3.0), layout="constrained")
+    axes = fig.subplots(1, 3 if small else 2)
+    ax, ax_lr = axes[0], axes[-1]
+    colours = {name: f"C{k}" for k, name in enumerate(["loss", *terms])}
     for name in ["loss", *terms]:
-        ax.plot(steps, [r[name] for r in rows], marker=".", label=name)
+        ax.plot(steps, [r[name] for r in rows], marker=".", label=name, color=colours[name])
     if rows:
         ax.set_yscale("log")
         ax.legend(fontsize=8)
     ax.set_xlabel("step")
-    ax.set_title(title or "training loss (weighted terms)", fontsize=9)
+    ax.set_title(title or "training loss (weighted terms, log scale)", fontsize=9)
+    if small:
+        for name in small:
+            axes[1].plot(steps, [r[name] for r in rows], marker=".", label=name, color=colours[name])
+        axes[1].axhline(1.0, color="0.6", linestyle=":", linewidth=1)
+        axes[1].set_xlabel("step")
+        axes[1].set_title(f"{', '.join(small)} alone (linear scale)", fontsize=9)
+        axes[1].legend(fontsize=8)
     ax_lr.plot(steps, [r.get("lr", np.nan) for r in rows], color="tab:gray")
     ax_lr.set_xlabel("step")
     ax_lr.set_title("learning rate (warm-up, then poly)", fontsize=9)
@@ -149,7 +176,8 @@ def per_class_iou_figure(
     iou: Sequence[float], class_names: Sequence[str], unseen: Sequence[int], title: str = ""
 ) -> Figure:
     """Per-class IoU (percent) as bars, seen classes blue and unseen orange, with mIoU(S) and mIoU(U) as
-    dashed lines. NaN (a class absent from both prediction and labels) is drawn as an empty, hatched bar."""
+    dashed lines. NaN (a class absent from both prediction and labels) is drawn as an empty, hatched bar,
+    and the legend says so when there is one."""
     values = np.asarray(iou, dtype=np.float64)
     if values.shape != (len(class_names),):
         raise ValueError(f"{len(class_names)} class names for {values.shape} IoU values")
@@ -168,7 +196,40 @@ def per_class_iou_figure(
     ax.set_ylim(0, 100)
     ax.set_ylabel("IoU (%)")
     ax.set_title(title or "per-class IoU (orange: unseen)", fontsize=9)
-    ax.legend(fontsize=8)
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Patch(color="tab:blue", label="seen class"), Patch(color="tab:orange", label="unseen class")]
+    if np.isnan(values).any():
+        handles.append(
+            Patch(
+                fill=False, hatch="//", edgecolor="0.7", label="IoU undefined: in no label\nand no prediction"
+            )
+        )
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def confusion_figure(
+    matrix: np.ndarray, class_names: Sequence[str], unseen: Sequence[int] = (), title: str = ""
+) -> Figure:
+    """A confusion matrix ``(C, C)`` (``matrix[label, prediction]`` pixel counts, as
+    :class:`~sptseg_lib.metrics.ConfusionMatrix` holds it) as a heat map of each row's shares: where the
+    pixels of each true class went. Unseen classes are marked ``*`` on both axes; one colour bar."""
+    m = as_numpy(matrix).astype(np.float64)
+    if m.shape != (len(class_names), len(class_names)):
+        raise ValueError(f"matrix must be (C={len(class_names)}, C), got {m.shape}")
+    shares = m / np.maximum(m.sum(1, keepdims=True), 1)
+    names = [n + (" *" if i in unseen else "") for i, n in enumerate(class_names)]
+    size = min(7.0, 2.5 + 0.25 * len(class_names))
+    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    ticks = np.arange(len(names))
+    ax.set_xticks(ticks, names, rotation=90, fontsize=6)
+    ax.set_yticks(ticks, names, fontsize=6)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or "confusion matrix: share of each true class's pixels (* unseen)", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the row")
     return fig
 
 
@@ -190,7 +251,8 @@ def prediction_figure(
     ignore_index: int = IGNORE_INDEX,
 ) -> Figure:
     """Qualitative masks: one row per image with the image, the ground truth, the prediction and the
-    right/wrong map (:func:`error_map`); the legend lists the classes present (unseen ones marked)."""
+    right/wrong map (:func:`error_map`: green right, red wrong, grey ignored); the legend lists the classes
+    present (unseen ones marked)."""
     fig, axes = _figure(len(images), 4, size=2.0)
     n = len(class_names)
     for row, (image, lab, pred) in enumerate(zip(images, labels, predictions)):
@@ -200,7 +262,7 @@ def prediction_figure(
         axes[row, 3].imshow(error_map(pred, lab, ignore_index), interpolation="nearest")
         valid = as_numpy(lab) != ignore_index
         accuracy = float((as_numpy(pred) == as_numpy(lab))[valid].mean()) if valid.any() else float("nan")
-        axes[row, 3].set_title(f"right / wrong ({accuracy:.0%} right)", fontsize=8)
+        axes[row, 3].set_title(f"green right, red wrong\n({accuracy:.0%} right)", fontsize=8)
         _legend_patches(axes[row, 3], _class_entries([lab, pred], class_names, unseen, ignore_index))
     for ax, name in zip(axes[0], ("image", "ground truth", "prediction")):
         ax.set_title(name, fontsize=9)
@@ -233,7 +295,7 @@ def mask_explorer_figure(
     1. the image with the class's mask ``scores[c] >= threshold`` tinted;
     2. the score map of the class with the threshold's contour;
     3. the mask against the ground truth: true positives green, false positives red, misses blue
-       (ignored pixels grey), titled with the mask's IoU (:func:`mask_iou`);
+       (ignored pixels grey), with a legend below, titled with the mask's IoU (:func:`mask_iou`);
     4. the argmax over all classes, in colour for the ``highlight`` group (``all``, ``seen`` or
        ``unseen`` classes) and grey for the others.
 
@@ -254,13 +316,21 @@ def mask_explorer_figure(
     mask = s[class_index] >= threshold
     truth = lab == class_index
     valid = lab != ignore_index
-    fig, axes = _figure(1, 4, size=2.4)
+    fig, axes = _figure(1, 4, size=2.2)
     tint = as_numpy(image).astype(np.float64) / 255.0
     tint = np.where(mask[..., None], 0.45 * tint + 0.55 * np.asarray((1.0, 0.85, 0.0)), tint)
     axes[0, 0].imshow(tint)
     axes[0, 0].set_title(f"{name}\nscore >= {threshold:.2f}: {mask.mean():.0%} of pixels", fontsize=8)
     lo = min(0.0, float(s.min()))
-    _show(axes[0, 1], s[class_index], "score of the class", cmap="viridis", vmin=lo, vmax=1.0)
+    _show(
+        axes[0, 1],
+        s[class_index],
+        "score of the class\n(red: the threshold)",
+        cmap="viridis",
+        colorbar=True,
+        vmin=lo,
+        vmax=1.0,
+    )
     if s[class_index].min() < threshold < s[class_index].max():
         axes[0, 1].contour(s[class_index], levels=[threshold], colors="red", linewidths=1)
     outcome = np.zeros((*lab.shape, 3))
@@ -270,7 +340,16 @@ def mask_explorer_figure(
     outcome[~valid] = (0.6, 0.6, 0.6)
     iou = mask_iou(mask, truth, valid)
     iou_text = "n/a (absent)" if np.isnan(iou) else f"{iou:.1f}"
-    _show(axes[0, 2], outcome, f"green hit, red false, blue missed\nIoU {iou_text}")
+    _show(axes[0, 2], outcome, f"mask against the truth\nIoU {iou_text}")
+    outcomes = [("hit", (0.2, 0.7, 0.2)), ("false alarm", (0.85, 0.15, 0.15)), ("missed", (0.15, 0.35, 0.9))]
+    outcomes += [("neither", (0.0, 0.0, 0.0))] + [("ignored", (0.6, 0.6, 0.6))] * bool((~valid).any())
+    axes[0, 2].legend(
+        handles=[Patch(facecolor=colour, edgecolor="0.3", label=name) for name, colour in outcomes],
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        ncols=2,
+    )
     argmax = s.argmax(0)
     group = {
         "all": np.ones(len(class_names), dtype=bool),
@@ -286,17 +365,85 @@ def mask_explorer_figure(
     return fig
 
 
+def score_maps_figure(
+    image: np.ndarray,
+    scores: np.ndarray,
+    class_names: Sequence[str],
+    unseen: Sequence[int] = (),
+    title: str = "",
+    classes: Sequence[int] | None = None,
+    columns: int = 4,
+) -> Figure:
+    """One image's per-class score maps on a grid that fits a page, and their argmax.
+
+    Panels, at most ``columns`` to a row and fewer for a wide image (the figure stays under 10 inches wide):
+    the image; the argmax over all ``C`` classes, in class colours with a legend of the classes it shows
+    (unseen ones marked); then the score map of each class in ``classes`` (default: every class), titled
+    with its name, all on one colour scale with one colour bar.
+
+    Args:
+        image: ``(H, W, 3)`` uint8.
+        scores: ``(C, H, W)`` per-class scores (sigmoid, after any seen-class penalty).
+        class_names: the ``C`` names; ``unseen``: the indices marked "(unseen)".
+        classes: indices of the score maps to draw.
+    """
+    s = as_numpy(scores).astype(np.float64)
+    if s.ndim != 3 or s.shape[0] != len(class_names):
+        raise ValueError(f"scores must be (C={len(class_names)}, H, W), got {s.shape}")
+    shown = list(range(len(class_names))) if classes is None else list(classes)
+    panels = 2 + len(shown)
+    aspect = s.shape[2] / s.shape[1]  # a wide image gets wider panels and fewer of them to a row
+    width = min(2.0 * max(aspect, 1.0), 3.6)
+    cols = max(1, min(columns, panels, int(8.0 // width)))
+    rows = math.ceil(panels / cols)
+    fig = Figure(figsize=(width * cols + 1.6, (width / max(aspect, 1.0) + 0.35) * rows), layout="constrained")
+    flat = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    flat[0].imshow(as_numpy(image))
+    flat[0].set_title(title or "image", fontsize=9)
+    argmax = s.argmax(0)
+    flat[1].imshow(colour_labels(argmax, len(class_names)), interpolation="nearest")
+    flat[1].set_title("argmax over the names", fontsize=9)
+    lo, hi = (float(s[shown].min()), float(s[shown].max())) if shown else (0.0, 1.0)
+    image_artist = None
+    for k, c in enumerate(shown):
+        name = class_names[c] + (" (unseen)" if c in unseen else "")
+        image_artist = flat[2 + k].imshow(s[c], cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
+        flat[2 + k].set_title(name, fontsize=8)
+    for ax in flat[panels:]:
+        ax.set_axis_off()
+    if image_artist is not None:
+        fig.colorbar(image_artist, ax=list(flat[2:panels]), shrink=0.8, label="score")
+    entries = _class_entries([argmax], class_names, unseen)
+    handles = [Patch(facecolor=colour, edgecolor="0.3", label=name) for name, colour in entries]
+    fig.legend(handles=handles, fontsize=7, loc="outside right upper", title="argmax", title_fontsize=8)
+    return fig
+
+
 def sliding_windows_figure(
     image: np.ndarray, windows: Sequence[tuple[int, int, int, int]], title: str = ""
 ) -> Figure:
     """The windows ``(y1, y2, x1, x2)`` of a sliding-window inference
-    (:func:`sptseg_lib.inference.slide_windows`) drawn over the image they tile, each in its own colour."""
-    fig, axes = _figure(1, 1, size=4.0)
-    ax = axes[0, 0]
+    (:func:`sptseg_lib.inference.slide_windows`) drawn over the image they tile, each in its own colour and
+    numbered in its top-left corner; every outline is drawn 1 px inside its window, overlapping windows a
+    little further apart, so that every outline shows."""
+    h, w = as_numpy(image).shape[:2]
+    width = min(8.0, 3.5 * w / h)  # a wide image stays within a page
+    fig = Figure(figsize=(width, width * h / w + 0.4), layout="constrained")
+    ax = fig.subplots()
+    ax.set_xticks([])
+    ax.set_yticks([])
     ax.imshow(as_numpy(image))
     colours = colormaps["tab10"].colors
+    overlapping = any(
+        min(a[1], b[1]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[2], b[2])
+        for i, a in enumerate(windows)
+        for b in windows[i + 1 :]
+    )
     for k, (y1, y2, x1, x2) in enumerate(windows):
-        inset = 1.5 * (k % 3)  # overlapping windows stay visible
+        inset = 1.0 + (1.5 * (k % 3) if overlapping else 0.0)  # inside the frame; overlapping ones apart
         ax.add_patch(
             Rectangle(
                 (x1 - 0.5 + inset, y1 - 0.5 + inset),
@@ -307,6 +454,16 @@ def sliding_windows_figure(
                 linewidth=2,
             )
         )
+        ax.text(
+            x1 + 1 + inset,
+            y1 + 1 + inset,
+            str(k + 1),
+            color=colours[k % len(colours)],
+            fontsize=8,
+            va="top",
+            ha="left",
+            fontweight="bold",
+        )
     ax.set_title(title or f"{len(windows)} sliding windows", fontsize=9)
     return fig
 
@@ -314,6 +471,7 @@ def sliding_windows_figure(
 __all__ = [
     "HIGHLIGHTS",
     "LOG_KEYS_NOT_PLOTTED",
+    "confusion_figure",
     "error_map",
     "image_label_figure",
     "label_panels_figure",
@@ -322,6 +480,7 @@ __all__ = [
     "mask_iou",
     "per_class_iou_figure",
     "prediction_figure",
+    "score_maps_figure",
     "sliding_windows_figure",
     "zero_shot_figure",
 ]
