@@ -3,8 +3,9 @@
 Every notebook starts with ``env = notebook_env.setup(profile, device, clip)`` from its parameters cell and
 then only uses ``env``:
 
-* ``profile``: ``"smoke"`` (a laptop CPU, seconds: the shipped tiny CLIP or a random one, small token
-  grids) or ``"full"`` (the paper's setting: CLIP ViT-B/16 with real weights, 512 px crops = a 32 x 32
+* ``profile``: ``"smoke"`` (a laptop CPU, seconds: the miniature's geometry everywhere, i.e. the shipped
+  tiny CLIP and its 64-px shapes scenes, an 8 x 8 token grid, the grid the shipped trained run was built
+  for) or ``"full"`` (the paper's setting: CLIP ViT-B/16 with real weights, 512 px crops = a 32 x 32
   token grid). ``"full"`` fails at once, saying how to provide the weights, when they are not on disk.
 * ``device``: ``"auto"`` (CUDA when available, else the CPU), or any ``torch.device`` string.
 * ``clip``: ``"auto"`` (full: real ViT-B/16; smoke: real ViT-B/16 only when ``$SPTSEG_CLIP_WEIGHTS`` names
@@ -41,8 +42,10 @@ from .viz import figure_png
 
 PROFILES = ("smoke", "full")
 CLIP_CHOICES = ("auto", "real", "tiny", "random", "none")
-SMOKE_IMAGE_SIZE = 128
-"""The side of the images the smoke profile feeds the tiny CLIP in notebooks 01-03."""
+SMOKE_IMAGE_SIZE = 64
+"""The side of the images the smoke profile feeds the tiny CLIP: the shapes world's 64 px, which its 8-px
+patches make an 8 x 8 token grid (the miniature's one geometry: the shipped trained run, its spectral
+filter ``(8, 5, C)`` and the README use it too)."""
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -66,8 +69,8 @@ class NotebookEnv:
         clip_description: one plain sentence naming the CLIP that was loaded.
         clip_name: the open_clip config name (``ViT-B-16``, ``sptseg-tiny-clip``).
         clip: the open_clip ``CLIP`` model, frozen, in eval mode, on ``device`` (``None``: ``clip="none"``).
-        image_size: the side in pixels of the images fed to CLIP here (smoke: 128 = a 16 x 16 grid
-            of the tiny CLIP's 8-px patches; full: 512 = the paper's 32 x 32 grid).
+        image_size: the side in pixels of the images fed to CLIP here (smoke: :data:`SMOKE_IMAGE_SIZE` =
+            64, an 8 x 8 grid of the tiny CLIP's 8-px patches; full: 512 = the paper's 32 x 32 grid).
         out: this notebook's folder in the runs folder.
     """
 

@@ -45,16 +45,25 @@ class SpectrumExplorer(_Explorer):
     """The spectrum of one channel of a token grid, and the grid filtered to a frequency band (eq. 1).
 
     Args:
-        sources: name -> array ``(h, w, C)`` (an image's RGB channels, or the tokens entering a block).
+        sources: name -> array ``(h, w, C)`` (an image's RGB channels, the tokens entering a block, or
+            their principal components: :func:`sptseg_lib.viz.principal_components`).
         band: initial frequency band ``(lo, hi)``, radii normalised to 1 at the highest frequency.
+        units: name -> what one grid cell of that source is on the frequency axes (``"px"``); the
+            sources not named are token grids (``"token"``).
 
     Controls (``description``): ``source`` (dropdown), ``channel`` (slider), ``band`` (range slider).
     """
 
-    def __init__(self, sources: Mapping[str, np.ndarray], band: tuple[float, float] = (0.0, 0.3)) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, np.ndarray],
+        band: tuple[float, float] = (0.0, 0.3),
+        units: Mapping[str, str] | None = None,
+    ) -> None:
         if not sources:
             raise ValueError("SpectrumExplorer needs at least one source array (h, w, C)")
         self.sources = {name: viz.as_numpy(a) for name, a in sources.items()}
+        self.units = {name: (units or {}).get(name, "token") for name in self.sources}
         for name, a in self.sources.items():
             if a.ndim != 3:
                 raise ValueError(f"source {name!r} must be (h, w, C), got shape {a.shape}")
@@ -83,14 +92,19 @@ class SpectrumExplorer(_Explorer):
             self.channel.value,
             tuple(self.band.value),
             title=self.source.value,
+            unit=self.units[self.source.value],
         )
 
 
 class HiLoExplorer(_Explorer):
     """Window size and alpha of HiLo attention on real tokens: the split, and where a token looks.
 
+    The attention weights are freshly initialised for every setting
+    (:func:`sptseg_lib.viz.hilo_explorer_figure`): the explorer shows where each branch *can* look, not
+    what a trained layer learned.
+
     Args:
-        image: the photo ``(H, W, 3)`` the tokens come from (background of the maps).
+        image: the image ``(H, W, 3)`` the tokens come from (background of the maps).
         tokens: ``(1, h*w, C)`` tokens in row-major grid order; grid: ``(h, w)``.
         num_heads: attention heads (``C`` must be divisible by it).
 

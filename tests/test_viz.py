@@ -135,3 +135,93 @@ def test_colour_labels_pixel_by_pixel() -> None:
         np.testing.assert_allclose(out[i, j], expected)
     with pytest.raises(ValueError, match=r"label values \[7\]"):
         viz.colour_labels(np.array([[7]]), 3)
+
+
+# --- the palette: colour words for the shapes world, tab20 for the rest ---------------------------------
+
+
+def test_shapes_classes_are_drawn_in_their_colour_word() -> None:
+    import colorsys
+
+    from sptseg_lib.data.splits import SHAPES_CLASS_NAMES, SHAPES_OBJECT_CLASSES, SHAPES_STUFF
+
+    table = viz.class_colours(SHAPES_CLASS_NAMES)
+    assert table.shape == (len(SHAPES_CLASS_NAMES), 3)
+    for (colour, _), (r, g, b) in zip(SHAPES_OBJECT_CLASSES, table):
+        hue, _, saturation = colorsys.rgb_to_hls(r, g, b)
+        if colour == "red":
+            assert r > g and r > b
+        elif colour == "green":
+            assert g > r and g > b
+        elif colour == "blue":
+            assert b > r and b > g
+        else:  # yellow: red and green well above blue
+            assert min(r, g) > b + 0.1 and 0.1 < hue < 0.2
+        assert saturation > 0.5
+    objects = {tuple(np.round(c, 3)) for c in table[: len(SHAPES_OBJECT_CLASSES)]}
+    assert len(objects) == len(SHAPES_OBJECT_CLASSES)  # four shades of each colour, all different
+    for (r, g, b), name in zip(table[len(SHAPES_OBJECT_CLASSES) :], SHAPES_STUFF):
+        assert colorsys.rgb_to_hls(r, g, b)[2] < 0.35, name  # stuff in muted tones
+    # the same class keeps its colour in any subset and order of names
+    np.testing.assert_allclose(viz.class_colours(["water", "red star"]), table[[18, 3]])
+
+
+def test_other_names_fall_back_to_tab20_by_index() -> None:
+    from matplotlib import colormaps
+
+    from sptseg_lib.data.splits import get_split
+
+    voc = get_split("voc").class_names
+    tab20 = np.asarray(colormaps["tab20"].colors)[:, :3]
+    np.testing.assert_allclose(viz.class_colours(voc), tab20[: len(voc)])
+    np.testing.assert_allclose(viz.class_colours(3), tab20[:3])
+    np.testing.assert_allclose(viz.class_colours(["red circle", "sky"]), tab20[:2])  # one unknown name
+    np.testing.assert_allclose(viz.label_colormap(voc).colors, tab20[: len(voc)])
+
+
+def test_colour_labels_and_legend_entries_agree_by_name() -> None:
+    from sptseg_lib.data.splits import SHAPES_CLASS_NAMES
+    from sptseg_lib.viz.common import _class_entries
+
+    names = list(SHAPES_CLASS_NAMES)
+    label = np.array([[0, 3], [16, 255]])
+    drawn = viz.colour_labels(label, names)
+    entries = dict(_class_entries([label], names, unseen=[3], by_name=True))
+    np.testing.assert_allclose(drawn[0, 0], entries["red circle"])
+    np.testing.assert_allclose(drawn[0, 1], entries["red star (unseen)"])
+    np.testing.assert_allclose(drawn[1, 0], entries["grass"])
+    np.testing.assert_allclose(drawn[1, 1], entries["ignored (255)"])
+    by_count = dict(_class_entries([label], names))  # maps coloured from their number: tab20
+    np.testing.assert_allclose(viz.colour_labels(label, len(names))[0, 1], by_count["red star"])
+
+
+def test_figures_of_the_part_modules_fit_a_notebook_page() -> None:
+    rng = np.random.default_rng(5)
+    image = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+    weight = torch.randn(8, 5, 6, dtype=torch.complex64)
+    steps = viz.spectral_prompt_steps(torch.randn(8, 8, 6), torch.randn(6), weight)
+    attn = HiLoAttention(16, 8, 3, 0.9, hifi_projection=False)
+    x = torch.randn(1, 64, 16)
+    _, maps = attn(x, (8, 8), return_attention=True)
+    names = [f"class {i}" for i in range(20)]
+    figures = [
+        viz.image_filtering_figure(image),
+        viz.bands_figure(image, {"a": (0.1, 0.2), "b": (0.2, 0.3)}),
+        viz.token_spectrum_figure(rng.standard_normal((8, 8, 3)), 0, (0.0, 0.3)),
+        viz.principal_components_figure(image, rng.standard_normal((8, 8, 3)), [0.4, 0.3, 0.2]),
+        viz.spectral_prompt_figure(steps, 0),
+        viz.filter_figure(weight),
+        viz.radial_energy_figure({"x": rng.random((4, 4, 2))}),
+        viz.hilo_layout_figure((32, 32), 3, 0.9),
+        viz.hilo_attention_figure(image, maps, (8, 8), (3, 4)),
+        viz.hilo_steps_figure(image, viz.hilo_query_steps(attn, x, (8, 8), (7, 7)), (8, 8), (7, 7)),
+        viz.hilo_explorer_figure(image, x, (8, 8), 3, 0.9),
+        viz.cost_figure([dict(tokens=16, full_ms=2.0, hilo_ms=1.0)]),
+        viz.gate_figure(image, rng.random((8, 8)), rng.random((8, 8)), rng.random((8, 8))),
+        viz.gate_layers_figure(image, {"a": rng.random((8, 8)), "b": rng.random((8, 8))}),
+        viz.masks_figure(image, rng.random((20, 32, 32)), names, label=rng.integers(0, 20, (32, 32))),
+        viz.decoder_comparison_figure(image, {"a": rng.random((20, 32, 32))}, names),
+        viz.parameter_bar_figure({"a": 10, "b": 20}),
+    ]
+    for fig in figures:
+        assert fig.get_size_inches()[0] <= viz.PAGE_WIDTH, fig.axes[0].get_title()

@@ -1,17 +1,27 @@
 """Tests of sptseg_lib.viz.spectra (eq. 1-3): the frequency helpers against direct formulas, the
-spectrum figures' content."""
+spectrum figures' content, their frequency axes (DC marked) and colour bars."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from sptseg_lib.viz.common import figure_png
+from sptseg_lib.spectral import spectral_prompt_steps
+from sptseg_lib.viz.common import PAGE_WIDTH, figure_png
 from sptseg_lib.viz.spectra import (
     band_filter,
     band_mask,
+    band_of_periods,
+    bands_figure,
+    filter_figure,
+    filter_radial_profile,
+    image_filtering_figure,
+    principal_components,
+    principal_components_figure,
     radial_energy,
     radial_frequency,
+    spectral_prompt_figure,
     token_spectrum_figure,
 )
 
@@ -71,3 +81,74 @@ def test_token_spectrum_figure_changes_with_band_and_checks_channel() -> None:
     assert figure_png(a) != figure_png(b)
     with pytest.raises(ValueError, match="channel 7 out of range"):
         token_spectrum_figure(tokens, 7, (0.0, 1.0))
+
+
+def test_band_of_periods_is_the_ring_of_those_waves() -> None:
+    n = 64
+    _, x = np.mgrid[:n, :n]
+    wave = np.cos(2 * np.pi * x / 8)  # period 8 px along x
+    assert band_of_periods((n, n), (8, 8))[0] == pytest.approx(1 / 8 / np.hypot(0.5, 0.5))
+    np.testing.assert_allclose(band_filter(wave, band_of_periods((n, n), (7, 9))), wave, atol=1e-10)
+    np.testing.assert_allclose(band_filter(wave, band_of_periods((n, n), (3, 5))), 0.0, atol=1e-10)
+    with pytest.raises(ValueError, match="0 < shortest <= longest"):
+        band_of_periods((n, n), (5, 3))
+
+
+def test_principal_components_find_the_direction_tokens_differ_in() -> None:
+    rng = np.random.default_rng(0)
+    region = np.zeros((6, 6))
+    region[:3] = 1.0
+    direction = rng.standard_normal(5)
+    tokens = region[..., None] * 10 * direction + 0.01 * rng.standard_normal((6, 6, 5))
+    maps, shares = principal_components(tokens, k=2)
+    assert maps.shape == (6, 6, 2) and shares[0] > 0.99 and shares.sum() <= 1 + 1e-12
+    assert abs(np.corrcoef(maps[..., 0].ravel(), region.ravel())[0, 1]) > 0.999
+    with pytest.raises(ValueError, match=r"\(h, w, C\)"):
+        principal_components(np.zeros((4, 4)))
+
+
+def test_filter_radial_profile_of_a_flat_and_a_low_pass_filter() -> None:
+    flat = torch.full((8, 5, 3), 2.0, dtype=torch.complex64)
+    centres, profile = filter_radial_profile(flat)
+    np.testing.assert_allclose(centres, [0.125, 0.375, 0.625, 0.875])
+    np.testing.assert_allclose(profile, 2.0)
+    low = torch.from_numpy(band_mask((8, 8), (0.0, 0.3))[:, :5]).to(torch.complex64)[..., None]
+    _, profile = filter_radial_profile(low)
+    assert profile[0] == pytest.approx(1.0) and profile[-1] == 0.0 and np.all(np.diff(profile) <= 0)
+
+
+def _has_dc_marker(ax) -> bool:
+    return any(t.get_text() == "DC" for t in ax.texts) and ax.get_xlabel().startswith("k_x (cycles /")
+
+
+def test_every_spectrum_has_frequency_axes_with_dc_and_a_colour_bar() -> None:
+    rng = np.random.default_rng(1)
+    image = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+    weight = torch.randn(8, 5, 4, dtype=torch.complex64)
+    steps = spectral_prompt_steps(torch.randn(8, 8, 4), torch.randn(4), weight)
+    figures = {
+        "image": (image_filtering_figure(image), [1]),
+        "bands": (bands_figure(image, {"a": (0.1, 0.2), "b": (0.3, 0.5)}), [1]),
+        "tokens": (token_spectrum_figure(rng.standard_normal((8, 8, 2)), 0, (0.0, 0.3)), [1, 2]),
+        "steps": (spectral_prompt_figure(steps, 1), [3, 4]),
+        "filter": (filter_figure(weight), [0, 1, 2]),
+    }
+    for name, (fig, spectra) in figures.items():
+        assert fig.get_size_inches()[0] <= PAGE_WIDTH, name
+        for i in spectra:
+            assert _has_dc_marker(fig.axes[i]), (name, i)
+        assert sum(ax.get_label() == "<colorbar>" for ax in fig.axes) >= len(spectra), name
+    token_axes = figures["tokens"][0].axes[1]
+    assert token_axes.get_xlabel() == "k_x (cycles / token)"
+    # the half-plane of an 8-wide grid: k_x from 0 to 1/2 cycles per token, DC at the left edge's bin
+    left, right, _, _ = figures["filter"][0].axes[0].images[0].get_extent()
+    assert (left, right) == pytest.approx((-0.0625, 0.5625))
+
+
+def test_principal_components_figure_is_centred_on_zero() -> None:
+    maps = np.random.default_rng(2).standard_normal((4, 4, 3))
+    fig = principal_components_figure(np.zeros((8, 8, 3), np.uint8), maps, [0.5, 0.3, 0.1])
+    for ax in fig.axes[1:4]:
+        lo, hi = ax.images[0].get_clim()
+        assert lo == -hi
+    assert "50% of the variance" in fig.axes[1].get_title()

@@ -180,3 +180,10 @@ def test_mask_explorer_rejects_mismatched_inputs(mask_inputs) -> None:
         MaskExplorer(images, scores[:2], labels, list("abcd"))
     with pytest.raises(ValueError, match=r"image 0: scores must be \(C=3"):
         MaskExplorer(images, scores, labels, list("abc"))
+
+
+def test_spectrum_explorer_names_the_unit_of_each_source(sources) -> None:
+    explorer = SpectrumExplorer(sources, units={"photo": "px"})
+    assert explorer.figure.axes[1].get_xlabel() == "k_x (cycles / px)"
+    explorer.source.value = "tokens"
+    assert explorer.figure.axes[1].get_xlabel() == "k_x (cycles / token)"

@@ -17,6 +17,8 @@ computations the figures show, which live with the network: :func:`~sptseg_lib.s
 (eq. 1 step by step), :func:`~sptseg_lib.hilo.hilo_query_maps` (one query's HiLo attention),
 :func:`~sptseg_lib.losses.term_gradients` (the gradient of each loss term) and the paper's tables
 (:data:`~sptseg_lib.ablations.PAPER_TABLES`, :data:`~sptseg_lib.ablations.METRIC_KEYS`).
+:func:`~sptseg_lib.viz.hilo.hilo_query_steps` writes eq. 4-6 out by hand for one query, to check
+:class:`~sptseg_lib.hilo.HiLoAttention` against.
 
 Array conventions: images ``(H, W, 3)`` uint8 or ``(H, W)`` floats; token grids ``(h, w, C)``; mask
 scores ``(C, H, W)``.
@@ -30,15 +32,23 @@ from ..losses import term_gradients
 from ..spectral import spectral_prompt_steps
 from .common import (
     IGNORE_RGB,
+    PAGE_WIDTH,
     PSEUDO_RGB,
     as_numpy,
+    class_colours,
     colour_labels,
     denormalise,
     figure_png,
     label_colormap,
     to_gray,
 )
-from .decoder import decoder_comparison_figure, gate_figure, masks_figure, parameter_bar_figure
+from .decoder import (
+    decoder_comparison_figure,
+    gate_figure,
+    gate_layers_figure,
+    masks_figure,
+    parameter_bar_figure,
+)
 from .hilo import (
     cost_figure,
     draw_attention_maps,
@@ -46,6 +56,8 @@ from .hilo import (
     hilo_attention_figure,
     hilo_explorer_figure,
     hilo_layout_figure,
+    hilo_query_steps,
+    hilo_steps_figure,
 )
 from .losses import focal_curves_figure, gradient_figure, ssim_figure
 from .results import (
@@ -65,9 +77,14 @@ from .results import (
 from .spectra import (
     band_filter,
     band_mask,
+    band_of_periods,
+    bands_figure,
     filter_figure,
+    filter_radial_profile,
     image_filtering_figure,
     log_spectrum,
+    principal_components,
+    principal_components_figure,
     radial_energy,
     radial_energy_figure,
     radial_frequency,
@@ -81,11 +98,15 @@ __all__ = [
     "IGNORE_RGB",
     "LOG_KEYS_NOT_PLOTTED",
     "METRIC_KEYS",
+    "PAGE_WIDTH",
     "PAPER_TABLES",
     "PSEUDO_RGB",
     "as_numpy",
     "band_filter",
     "band_mask",
+    "band_of_periods",
+    "bands_figure",
+    "class_colours",
     "colour_labels",
     "comparison_table",
     "cost_figure",
@@ -96,13 +117,17 @@ __all__ = [
     "error_map",
     "figure_png",
     "filter_figure",
+    "filter_radial_profile",
     "focal_curves_figure",
     "gate_figure",
+    "gate_layers_figure",
     "gradient_figure",
     "hilo_attention_figure",
     "hilo_explorer_figure",
     "hilo_layout_figure",
     "hilo_query_maps",
+    "hilo_query_steps",
+    "hilo_steps_figure",
     "image_filtering_figure",
     "image_label_figure",
     "label_colormap",
@@ -115,6 +140,8 @@ __all__ = [
     "parameter_bar_figure",
     "per_class_iou_figure",
     "prediction_figure",
+    "principal_components",
+    "principal_components_figure",
     "radial_energy",
     "radial_energy_figure",
     "radial_frequency",

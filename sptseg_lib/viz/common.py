@@ -3,8 +3,12 @@
 * :func:`as_numpy` (a tensor or array as a NumPy array), :func:`to_gray`, :func:`denormalise`;
 * ``_figure`` (a grid of tick-less axes on a new :class:`~matplotlib.figure.Figure`), ``_show`` (one
   ``imshow`` panel), ``_line_figure`` (named lines over one x axis), :func:`figure_png`;
-* label maps: :func:`label_colormap`, :func:`colour_labels` with :data:`IGNORE_RGB` / :data:`PSEUDO_RGB`,
-  and the legend of the classes present (``_class_entries``, ``_legend_patches``).
+* spectra: ``_show_spectrum`` (a centred spectrum or a real FFT's half-plane on frequency axes in cycles
+  per pixel or per token, DC marked, with a colour bar), ``_colorbar``;
+* label maps: :func:`class_colours` (the palette, name-aware for the shapes world), :func:`label_colormap`,
+  :func:`colour_labels` with :data:`IGNORE_RGB` / :data:`PSEUDO_RGB`, and the legend of the classes present
+  (``_class_entries``, ``_legend_patches``);
+* :data:`PAGE_WIDTH`: no figure of the package is wider.
 
 The underscored helpers are the package's own (its figure modules use them); notebooks and widgets use
 the public names only.
@@ -12,6 +16,7 @@ the public names only.
 
 from __future__ import annotations
 
+import colorsys
 import io
 from collections.abc import Mapping, Sequence
 
@@ -29,6 +34,8 @@ IGNORE_RGB = (0.0, 0.0, 0.0)
 """Colour of ignored pixels (label 255) in :func:`colour_labels`: black."""
 PSEUDO_RGB = (1.0, 0.0, 1.0)
 """Colour of pixels awaiting a pseudo-label (label -1, transductive setting): magenta."""
+PAGE_WIDTH = 10.0
+"""The widest figure in inches (about a notebook page at the inline 80 dpi); tests hold every figure to it."""
 
 
 def as_numpy(x) -> np.ndarray:
@@ -72,13 +79,74 @@ def _figure(rows: int, cols: int, size: float = 2.4) -> tuple[Figure, np.ndarray
     return fig, axes
 
 
-def _show(ax, array, title: str, cmap: str = "viridis", colorbar: bool = False, **kwargs) -> None:
+def _colorbar(ax, mappable, label: str = "") -> None:
+    """A colour bar beside ``ax`` for ``mappable`` (an ``imshow`` result), labelled ``label``."""
+    bar = ax.figure.colorbar(mappable, ax=ax, shrink=0.8)
+    bar.ax.tick_params(labelsize=7)
+    if label:
+        bar.set_label(label, fontsize=7)
+
+
+def _show(
+    ax, array, title: str, cmap: str = "viridis", colorbar: bool = False, label: str = "", **kwargs
+) -> None:
     """``imshow`` of a 2-D map (or ``(H, W, 3)`` image) without interpolation, titled, optionally with a
-    colour bar; ``kwargs`` go to ``imshow`` (``vmin``, ``vmax``)."""
+    colour bar labelled ``label``; ``kwargs`` go to ``imshow`` (``vmin``, ``vmax``, ``extent``)."""
     im = ax.imshow(as_numpy(array), cmap=cmap, interpolation="nearest", **kwargs)
     ax.set_title(title, fontsize=9)
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, shrink=0.8)
+        _colorbar(ax, im, label)
+
+
+def _frequencies(n: int) -> np.ndarray:
+    """The centred FFT frequencies of ``n`` samples in cycles per sample (``fftshift(fftfreq(n))``)."""
+    return np.fft.fftshift(np.fft.fftfreq(n))
+
+
+def _show_spectrum(
+    ax,
+    spectrum,
+    title: str,
+    unit: str = "px",
+    half: bool = False,
+    cmap: str = "magma",
+    label: str = "log(1 + |F|)",
+    **kwargs,
+) -> None:
+    """A spectrum on frequency axes: ``k_x`` across, ``k_y`` down, in cycles per ``unit``, DC marked.
+
+    ``spectrum`` is centred (``fftshift``: DC in the middle, shape ``(h, w)``), or with ``half`` the
+    half-plane of a real FFT ``(h, w//2 + 1)`` with its rows centred (``fftshift`` over axis 0) and its
+    columns ``k_x = 0 .. w/2``. Every bin is a square of the frequency step; a colour bar is labelled
+    ``label``; ``kwargs`` go to ``imshow``.
+    """
+    s = as_numpy(spectrum)
+    h, w = s.shape[:2]
+    ky = _frequencies(h)
+    kx = np.arange(w) / max(2 * (w - 1), 1) if half else _frequencies(w)
+    dy = 1.0 / h
+    dx = (kx[1] - kx[0]) if w > 1 else 1.0
+    extent = (kx[0] - dx / 2, kx[-1] + dx / 2, ky[-1] + dy / 2, ky[0] - dy / 2)
+    im = ax.imshow(s, cmap=cmap, interpolation="nearest", extent=extent, **kwargs)
+    ax.plot([0.0], [0.0], marker="+", color="cyan", markersize=9, markeredgewidth=1.5, linestyle="none")
+    ax.annotate(
+        "DC",
+        (0.0, 0.0),
+        xytext=(-4, -4),
+        textcoords="offset points",
+        color="cyan",
+        fontsize=7,
+        ha="right",
+        va="top",
+    )
+    ticks = [t for t in (-0.5, -0.25, 0.0, 0.25, 0.5) if extent[0] <= t <= extent[1]]
+    ax.set_xticks(ticks)
+    ax.set_yticks([t for t in (-0.5, -0.25, 0.0, 0.25, 0.5) if extent[3] <= t <= extent[2]])
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel(f"k_x (cycles / {unit})", fontsize=7)
+    ax.set_ylabel(f"k_y (cycles / {unit})", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    _colorbar(ax, im, label)
 
 
 def _line_figure(
@@ -106,19 +174,80 @@ def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     return buffer.getvalue()
 
 
-def label_colormap(num_classes: int) -> ListedColormap:
-    """Distinct colours for ``num_classes`` labels (tab20, repeated)."""
+COLOUR_WORDS: dict[str, float] = {
+    "red": 0.0,
+    "orange": 0.08,
+    "yellow": 0.15,
+    "green": 0.33,
+    "cyan": 0.5,
+    "blue": 0.62,
+    "purple": 0.78,
+    "pink": 0.92,
+}
+"""Hue (0..1, HLS) of each colour word a class name may start with (``"red circle"`` is drawn red)."""
+SHAPE_SHADES: dict[str, int] = {"circle": 0, "square": 1, "triangle": 2, "star": 3}
+"""Which shade of its colour a class ending in a shape word takes (the shapes world's four shapes)."""
+_SHADE_LIGHTNESS = (0.45, 0.27, 0.63, 0.8)
+STUFF_COLOURS: dict[str, tuple[float, float, float]] = {
+    "grass": (0.56, 0.64, 0.46),
+    "sand": (0.82, 0.77, 0.64),
+    "water": (0.52, 0.62, 0.72),
+    "brick": (0.68, 0.52, 0.47),
+}
+"""Muted tones of the shapes world's stuff classes (low saturation: never mistaken for an object colour)."""
+
+
+def _named_colour(name: str, shade_of: dict[str, int]) -> tuple[float, float, float] | None:
+    """The palette colour of one class name, or ``None`` when the name is not one the palette knows."""
+    words = name.lower().split()
+    if len(words) == 1 and words[0] in STUFF_COLOURS:
+        return STUFF_COLOURS[words[0]]
+    if len(words) < 2 or words[0] not in COLOUR_WORDS:
+        return None
+    shade = SHAPE_SHADES.get(words[-1])
+    if shade is None:  # another object word: the next free shade of this colour, in order of appearance
+        shade = shade_of.setdefault(name, sum(1 for n in shade_of if n.split()[0] == words[0]))
+    lightness = _SHADE_LIGHTNESS[shade % len(_SHADE_LIGHTNESS)]
+    return colorsys.hls_to_rgb(COLOUR_WORDS[words[0]], lightness, 0.85)
+
+
+def class_colours(classes: int | Sequence[str]) -> np.ndarray:
+    """The colour of every class, ``(C, 3)`` floats in 0..1.
+
+    Given class *names* that the palette knows, every one of them (the shapes world's: ``"<colour>
+    <shape>"`` and its stuff words), each class is drawn in its own colour word: ``"red circle"`` red,
+    ``"green triangle"`` green, the four shapes of a colour told apart by shade (circle medium, square dark,
+    triangle light, star lightest), and the stuff classes in muted tones (:data:`STUFF_COLOURS`). Otherwise
+    (a count, or names like VOC's and COCO-Stuff's) the fallback: tab20's colours by index, repeated.
+    """
+    if not isinstance(classes, int):
+        names = list(classes)
+        shade_of: dict[str, int] = {}
+        named = [_named_colour(n, shade_of) for n in names]
+        if names and all(c is not None for c in named):
+            return np.asarray(named, dtype=np.float64)
+        classes = len(names)
     base = colormaps["tab20"].colors
-    return ListedColormap([base[i % len(base)] for i in range(num_classes)])
+    return np.asarray([base[i % len(base)][:3] for i in range(classes)], dtype=np.float64)
 
 
-def colour_labels(label: np.ndarray, num_classes: int, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+def label_colormap(classes: int | Sequence[str]) -> ListedColormap:
+    """A colour map of :func:`class_colours` (names: the name-aware palette; a count: tab20, repeated)."""
+    return ListedColormap([tuple(c) for c in class_colours(classes)])
+
+
+def colour_labels(
+    label: np.ndarray, classes: int | Sequence[str], ignore_index: int = IGNORE_INDEX
+) -> np.ndarray:
     """A label map ``(H, W)`` as ``(H, W, 3)`` floats in 0..1 for drawing.
 
-    Classes ``0..num_classes-1`` take :func:`label_colormap`'s colours, ``ignore_index`` is black
-    (:data:`IGNORE_RGB`), negative values (``UNSEEN_PSEUDO = -1``, pixels of the transductive setting that
-    wait for a pseudo-label) magenta (:data:`PSEUDO_RGB`). Any other value is an error.
+    ``classes`` is the number of classes or, better, their names (then :func:`class_colours`'s name-aware
+    palette). Classes ``0..C-1`` take their colours, ``ignore_index`` is black (:data:`IGNORE_RGB`),
+    negative values (``UNSEEN_PSEUDO = -1``, pixels of the transductive setting that wait for a
+    pseudo-label) magenta (:data:`PSEUDO_RGB`). Any other value is an error.
     """
+    table = class_colours(classes)
+    num_classes = len(table)
     lab = as_numpy(label).astype(np.int64)
     if lab.ndim != 2:
         raise ValueError(f"label must be (H, W), got shape {lab.shape}")
@@ -126,7 +255,6 @@ def colour_labels(label: np.ndarray, num_classes: int, ignore_index: int = IGNOR
     if not known.all():
         bad = sorted(set(lab[~known].tolist()))[:5]
         raise ValueError(f"label values {bad} are neither classes 0..{num_classes - 1} nor {ignore_index}")
-    table = np.asarray(label_colormap(num_classes).colors, dtype=np.float64)[:, :3]
     out = table[np.clip(lab, 0, num_classes - 1)]
     out[lab == ignore_index] = IGNORE_RGB
     out[lab < 0] = PSEUDO_RGB
@@ -145,14 +273,19 @@ def _class_entries(
     class_names: Sequence[str],
     unseen: Sequence[int] = (),
     ignore_index: int = IGNORE_INDEX,
+    by_name: bool = False,
 ) -> list[tuple[str, tuple[float, ...]]]:
-    """Legend entries for the values present in ``labels``: classes (unseen ones marked), ignored, pseudo."""
+    """Legend entries for the values present in ``labels``: classes (unseen ones marked), ignored, pseudo.
+
+    The colours are those :func:`colour_labels` drew with: ``by_name=True`` for maps coloured from the
+    class names (``colour_labels(label, class_names)``), ``False`` for maps coloured from their number.
+    """
     values = sorted(set().union(*(np.unique(as_numpy(lab)).tolist() for lab in labels)))
-    table = label_colormap(len(class_names)).colors
+    table = class_colours(list(class_names) if by_name else len(class_names))
     entries = []
     for v in values:
         if 0 <= v < len(class_names):
-            entries.append((class_names[v] + (" (unseen)" if v in unseen else ""), tuple(table[v][:3])))
+            entries.append((class_names[v] + (" (unseen)" if v in unseen else ""), tuple(table[v])))
     if ignore_index in values:
         entries.append((f"ignored ({ignore_index})", IGNORE_RGB))
     if any(v < 0 for v in values):
@@ -161,9 +294,14 @@ def _class_entries(
 
 
 __all__ = [
+    "COLOUR_WORDS",
     "IGNORE_RGB",
+    "PAGE_WIDTH",
     "PSEUDO_RGB",
+    "SHAPE_SHADES",
+    "STUFF_COLOURS",
     "as_numpy",
+    "class_colours",
     "colour_labels",
     "denormalise",
     "figure_png",

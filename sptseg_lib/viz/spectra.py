@@ -1,10 +1,15 @@
-"""Pictures of the spectral prompt (eq. 1-3): spectra, frequency bands, the learnt filter ``w_f``.
+"""Pictures of the spectral prompt (eq. 1-3): spectra, frequency bands, the filter ``w_f``.
 
 Frequencies are measured as a radius normalised to 1 at the corner of the spectrum (the highest
-frequency on the grid), so a *band* ``(lo, hi)`` is a ring of the 2-D spectrum. The helpers
-(:func:`radial_frequency`, :func:`band_mask`, :func:`band_filter`, :func:`log_spectrum`,
-:func:`radial_energy`) work on NumPy maps ``(H, W)`` or token grids ``(h, w, C)`` and exist for these
-figures; eq. 1 itself, step by step, is :func:`sptseg_lib.spectral.spectral_prompt_steps`.
+frequency on the grid: ``sqrt(0.5² + 0.5²)`` cycles per pixel or token of a square grid), so a *band*
+``(lo, hi)`` is a ring of the 2-D spectrum; :func:`band_of_periods` turns a range of wave periods in
+pixels into such a band. Every spectrum is drawn on frequency axes in cycles per pixel (images) or per
+token (token grids) with DC marked, every map with a colour bar.
+
+The helpers (:func:`radial_frequency`, :func:`band_mask`, :func:`band_filter`, :func:`log_spectrum`,
+:func:`radial_energy`, :func:`principal_components`, :func:`filter_radial_profile`) work on NumPy maps
+``(H, W)``, token grids ``(h, w, C)`` or complex filters ``(h, w//2+1, C)`` and exist for these figures;
+eq. 1 itself, step by step, is :func:`sptseg_lib.spectral.spectral_prompt_steps`.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
-from .common import _figure, _line_figure, _show, as_numpy, to_gray
+from .common import _figure, _line_figure, _show, _show_spectrum, as_numpy, to_gray
 
 
 def radial_frequency(shape: tuple[int, int]) -> np.ndarray:
@@ -24,6 +30,21 @@ def radial_frequency(shape: tuple[int, int]) -> np.ndarray:
     fx = np.fft.fftfreq(shape[1])[None, :]
     r = np.sqrt(fy**2 + fx**2)
     return r / r.max() if r.max() > 0 else r
+
+
+def _corner(shape: tuple[int, int]) -> float:
+    """The radius in cycles per sample that :func:`radial_frequency` calls 1 (its largest bin)."""
+    return float(np.hypot(np.abs(np.fft.fftfreq(shape[0])).max(), np.abs(np.fft.fftfreq(shape[1])).max()))
+
+
+def band_of_periods(shape: tuple[int, int], periods: tuple[float, float]) -> tuple[float, float]:
+    """The band ``(lo, hi)`` (radii normalised as :func:`radial_frequency`) of the waves whose period lies
+    in ``periods = (shortest, longest)`` pixels (or tokens) on a grid of ``shape``: radius = 1 / period."""
+    shortest, longest = periods
+    if not 0 < shortest <= longest:
+        raise ValueError(f"periods must satisfy 0 < shortest <= longest, got {periods}")
+    corner = _corner(shape)
+    return (1.0 / longest) / corner, (1.0 / shortest) / corner
 
 
 def band_mask(shape: tuple[int, int], band: tuple[float, float]) -> np.ndarray:
@@ -68,23 +89,113 @@ def radial_energy(x: np.ndarray, bins: int = 8) -> np.ndarray:
     return energy / max(energy.sum(), 1e-30)
 
 
+def principal_components(tokens, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The leading ``k`` principal components of a token grid ``(h, w, C)`` as maps, and their shares.
+
+    Every token is a point in ``C`` dimensions; the mean token is removed and the tokens are projected on
+    the ``k`` directions of largest variance. Returns ``(maps (h, w, k), variance shares (k,))``: map ``i``
+    is each token's coordinate along direction ``i`` (its sign is arbitrary), the shares sum to at most 1.
+    A way to look at all ``C`` channels at once: regions whose tokens differ most stand out first.
+    """
+    t = as_numpy(tokens).astype(np.float64)
+    if t.ndim != 3:
+        raise ValueError(f"tokens must be (h, w, C), got shape {t.shape}")
+    h, w, c = t.shape
+    flat = t.reshape(h * w, c)
+    flat = flat - flat.mean(0)
+    _, s, vt = np.linalg.svd(flat, full_matrices=False)
+    k = min(k, len(s))
+    total = max(float((s**2).sum()), 1e-30)
+    return (flat @ vt[:k].T).reshape(h, w, k), (s[:k] ** 2) / total
+
+
+def filter_radial_profile(weight, bins: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Mean gain ``|w_f|`` of a complex filter ``(h, w//2+1, C)`` (eq. 1; the real FFT's half-plane,
+    docs/reference.md §1.2) in ``bins`` rings of frequency.
+
+    The half-plane bin ``(ky, kx)`` has the radius :func:`radial_frequency` gives the same bin of the full
+    ``h x w`` spectrum (``w`` even); the ring ``i`` holds radii in ``[i/bins, (i+1)/bins)`` (the last one
+    includes 1). Returns ``(ring centres (bins,), mean |w_f| over the ring's bins and all channels
+    (bins,))``; a ring without bins gets ``nan``. A low-pass filter has a falling profile.
+    """
+    a = np.abs(as_numpy(weight)).mean(-1)
+    h, half = a.shape
+    r = radial_frequency((h, 2 * (half - 1)))[:, :half]
+    index = np.minimum((r * bins).astype(int), bins - 1)
+    sums = np.bincount(index.ravel(), weights=a.ravel(), minlength=bins)
+    counts = np.bincount(index.ravel(), minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return (np.arange(bins) + 0.5) / bins, means
+
+
+def _ring(ax, radius: float, colour: str = "cyan", label: str = "") -> None:
+    """A dashed circle of ``radius`` cycles per unit around DC, on axes drawn by ``_show_spectrum``."""
+    ax.add_patch(Circle((0.0, 0.0), radius, fill=False, edgecolor=colour, linestyle="--", linewidth=1.0))
+    if label:
+        ax.annotate(
+            label,
+            (radius * 0.71, -radius * 0.71),
+            xytext=(2, 2),
+            textcoords="offset points",
+            color=colour,
+            fontsize=7,
+        )
+
+
 def image_filtering_figure(image: np.ndarray, cutoff: float = 0.15) -> Figure:
-    """A photo, its centred log spectrum, and its low-pass / high-pass parts split at ``cutoff``."""
+    """A photo, its centred log spectrum (the ``cutoff`` ring dashed), its low-pass and high-pass parts.
+
+    ``cutoff`` is a radius normalised to 1 at the spectrum's corner; the two parts add up to the photo.
+    """
     x = to_gray(image)
-    fig, axes = _figure(1, 4)
-    _show(axes[0, 0], x, "photo (gray)", cmap="gray")
-    _show(axes[0, 1], log_spectrum(x), "log |FFT2| (DC at centre)", cmap="magma")
-    _show(axes[0, 2], band_filter(x, (0.0, cutoff)), f"low-pass (r < {cutoff:.2f})", cmap="gray")
-    _show(axes[0, 3], band_filter(x, (cutoff, 1.0)), f"high-pass (r >= {cutoff:.2f})", cmap="gray")
+    fig, axes = _figure(1, 4, size=2.45)
+    _show(axes[0, 0], x, "photo (gray)", cmap="gray", colorbar=True, label="luminance")
+    _show_spectrum(axes[0, 1], log_spectrum(x), "log |FFT2(photo)|")
+    _ring(axes[0, 1], cutoff * _corner(x.shape), label=f"r = {cutoff:.2f}")
+    _show(axes[0, 2], band_filter(x, (0.0, cutoff)), f"low-pass: r < {cutoff:.2f}", "gray", True, "luminance")
+    _show(
+        axes[0, 3], band_filter(x, (cutoff, 1.0)), f"high-pass: r >= {cutoff:.2f}", "gray", True, "luminance"
+    )
+    return fig
+
+
+def bands_figure(image: np.ndarray, bands: Mapping[str, tuple[float, float]], title: str = "image") -> Figure:
+    """An image, its log spectrum with each band's rings dashed, and the image filtered to each band.
+
+    ``bands``: name -> ``(lo, hi)`` (normalised radii, e.g. from :func:`band_of_periods`); a name is the
+    panel's title (``"\\n"`` breaks it). Each filtered map has its own colour bar (luminance; the band
+    removes the mean unless it holds DC) and a frame of its rings' colour.
+    """
+    x = to_gray(image)
+    colours = ("cyan", "lime", "orange", "white")
+    cols = 2 + len(bands)
+    fig, axes = _figure(1, cols, size=min(2.45, 9.8 / cols))
+    axes[0, 0].imshow(as_numpy(image), interpolation="nearest")
+    axes[0, 0].set_title(title, fontsize=9)
+    _show_spectrum(axes[0, 1], log_spectrum(x), "log |FFT2| (gray image)")
+    corner = _corner(x.shape)
+    for i, (name, band) in enumerate(bands.items()):
+        colour = colours[i % len(colours)]
+        for radius in band:
+            if 0 < radius < 1:
+                _ring(axes[0, 1], radius * corner, colour)
+        filtered = band_filter(x, band)
+        limit = float(np.abs(filtered).max()) or 1.0
+        _show(axes[0, 2 + i], filtered, name, "RdBu_r", True, "luminance", vmin=-limit, vmax=limit)
+        for spine in axes[0, 2 + i].spines.values():
+            spine.set_edgecolor(colour)
+            spine.set_linewidth(2)
     return fig
 
 
 def token_spectrum_figure(
-    tokens: np.ndarray, channel: int, band: tuple[float, float], title: str = "tokens"
+    tokens: np.ndarray, channel: int, band: tuple[float, float], title: str = "tokens", unit: str = "token"
 ) -> Figure:
-    """One channel of a token grid ``(h, w, C)``: the map, its spectrum, the band, the band-filtered map.
+    """One channel of a grid ``(h, w, C)``: the map, its spectrum, the band, the band-filtered map.
 
-    The title of the last panel gives the share of the channel's energy (mean removed) inside the band.
+    ``unit`` names a grid cell on the frequency axes (``"token"``, ``"px"``). The title of the last panel
+    gives the share of the channel's energy (mean removed) inside the band.
     """
     t = as_numpy(tokens).astype(np.float64)
     if t.ndim == 2:
@@ -96,11 +207,45 @@ def token_spectrum_figure(
     filtered = band_filter(x, band)
     energy = np.abs(np.fft.fft2(x - x.mean())) ** 2
     share = float((energy * mask).sum() / max(energy.sum(), 1e-30))
-    fig, axes = _figure(1, 4)
-    _show(axes[0, 0], x, f"{title}, channel {channel}", colorbar=False)
-    _show(axes[0, 1], log_spectrum(x), "log |FFT2| (centred)", cmap="magma")
-    _show(axes[0, 2], np.fft.fftshift(mask), f"band {band[0]:.2f}-{band[1]:.2f}", cmap="gray", vmin=0, vmax=1)
-    _show(axes[0, 3], filtered, f"filtered ({share:.0%} of energy)")
+    fig, axes = _figure(1, 4, size=2.45)
+    _show(axes[0, 0], x, f"{title}\nchannel {channel}", colorbar=True, label="value")
+    _show_spectrum(axes[0, 1], log_spectrum(x), "log |FFT2| of the channel", unit=unit)
+    _show_spectrum(
+        axes[0, 2],
+        np.fft.fftshift(mask),
+        f"band r = {band[0]:.2f}-{band[1]:.2f}",
+        unit=unit,
+        cmap="gray",
+        label="kept (1) / removed (0)",
+        vmin=0,
+        vmax=1,
+    )
+    _show(axes[0, 3], filtered, f"band-filtered\n({share:.0%} of the energy)", colorbar=True, label="value")
+    return fig
+
+
+def principal_components_figure(
+    image: np.ndarray, maps: np.ndarray, shares: Sequence[float], title: str = "tokens"
+) -> Figure:
+    """An image and the principal-component maps ``(h, w, k)`` of its token grid
+    (:func:`principal_components`), each with a colour bar and its share of the variance."""
+    maps = as_numpy(maps)
+    k = maps.shape[-1]
+    limit = float(np.abs(maps).max()) or 1.0
+    fig, axes = _figure(1, 1 + k, size=min(2.45, 9.8 / (1 + k)))
+    axes[0, 0].imshow(as_numpy(image))
+    axes[0, 0].set_title("image", fontsize=9)
+    for i in range(k):
+        _show(
+            axes[0, 1 + i],
+            maps[..., i],
+            f"{title}: PC {i}\n({shares[i]:.0%} of the variance)",
+            cmap="RdBu_r",
+            colorbar=True,
+            label="coordinate (sign arbitrary)",
+            vmin=-limit,
+            vmax=limit,
+        )
     return fig
 
 
@@ -111,46 +256,76 @@ def _half_plane(z: torch.Tensor | np.ndarray, channel: int | None) -> np.ndarray
     return np.fft.fftshift(a, axes=0)
 
 
-def spectral_prompt_figure(steps: Mapping[str, torch.Tensor], channel: int = 0) -> Figure:
-    """The steps of eq. 1-2 (:func:`sptseg_lib.spectral.spectral_prompt_steps`) for one channel, left to
-    right: ``H``, ``H ⊙ g``, the spectrum, the filtered spectrum, ``S`` and ``H + S`` (maps ``(h, w)``)."""
-    fig, axes = _figure(1, 6, size=2.2)
-    _show(axes[0, 0], steps["H"][..., channel], f"H (channel {channel})")
-    _show(axes[0, 1], steps["H*g"][..., channel], "H ⊙ g")
-    _show(axes[0, 2], np.log1p(_half_plane(steps["spectrum"], channel)), "log |rfft2(H ⊙ g)|", cmap="magma")
-    _show(axes[0, 3], np.log1p(_half_plane(steps["filtered"], channel)), "log |… ⊙ w_f|", cmap="magma")
-    _show(axes[0, 4], steps["S"][..., channel], "S = irfft2(…)")
-    _show(axes[0, 5], steps["H+S"][..., channel], "H + S (eq. 2)")
+def spectral_prompt_figure(steps: Mapping[str, torch.Tensor], channel: int = 0, title: str = "") -> Figure:
+    """The steps of eq. 1-2 (:func:`sptseg_lib.spectral.spectral_prompt_steps`) for one channel, in two rows:
+    ``H``, ``H ⊙ g``, ``S = irfft2(...)``; the spectrum ``rfft2(H ⊙ g)``, the filtered spectrum
+    (half-planes on frequency axes), ``H + S`` (maps ``(h, w)``, each with a colour bar)."""
+    fig, axes = _figure(2, 3, size=2.7)
+    _show(axes[0, 0], steps["H"][..., channel], f"H (channel {channel})", colorbar=True)
+    _show(axes[0, 1], steps["H*g"][..., channel], "H ⊙ g", colorbar=True)
+    _show(axes[0, 2], steps["S"][..., channel], "S = irfft2(rfft2(H ⊙ g) ⊙ w_f)", colorbar=True)
+    spectrum = np.log1p(_half_plane(steps["spectrum"], channel))
+    filtered = np.log1p(_half_plane(steps["filtered"], channel))
+    log_label = "log(1 + |.|)"
+    _show_spectrum(axes[1, 0], spectrum, "log |rfft2(H ⊙ g)|", unit="token", half=True, label=log_label)
+    _show_spectrum(axes[1, 1], filtered, "log |rfft2(H ⊙ g) ⊙ w_f|", unit="token", half=True, label=log_label)
+    _show(axes[1, 2], steps["H+S"][..., channel], "H + S (eq. 2)", colorbar=True)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
-def filter_figure(weight: torch.Tensor, channels: Sequence[int] = (0, 1, 2), title: str = "w_f") -> Figure:
-    """``|w_f|`` of a complex filter ``(h, w//2+1, C)`` (eq. 1): the mean over channels, then a few channels.
+def filter_figure(weight: torch.Tensor, channels: Sequence[int] = (0, 1), title: str = "w_f") -> Figure:
+    """``|w_f|`` of a complex filter ``(h, w//2+1, C)`` (eq. 1, docs/reference.md §1.1-1.2) on the real
+    FFT's half-plane: the mean over channels, then a few channels, all on one colour scale; then the mean
+    gain per ring of frequency (:func:`filter_radial_profile`: flat = all frequencies alike, falling =
+    low-pass).
 
-    Rows are frequency ``k_y`` (centred), columns ``k_x = 0 .. w/2`` (the real FFT's half-plane).
+    Rows are ``k_y`` (centred), columns ``k_x = 0 .. w/2``, in cycles per token; DC is marked.
     """
-    fig, axes = _figure(1, 1 + len(channels))
-    _show(axes[0, 0], _half_plane(weight, None), f"mean |{title}| over channels", cmap="magma", colorbar=True)
-    for i, c in enumerate(channels):
-        _show(axes[0, 1 + i], _half_plane(weight, c), f"|{title}|, channel {c}", cmap="magma")
+    maps = [_half_plane(weight, None)] + [_half_plane(weight, c) for c in channels]
+    top = float(max(m.max() for m in maps))
+    cols = 2 + len(channels)
+    fig, axes = _figure(1, cols, size=min(2.45, 9.8 / cols))
+    names = [f"mean |{title}| over channels"] + [f"|{title}|, channel {c}" for c in channels]
+    for ax, m, name in zip(axes[0, :-1], maps, names):
+        _show_spectrum(ax, m, name, unit="token", half=True, label="gain |w_f|", vmin=0, vmax=top)
+    centres, profile = filter_radial_profile(weight)
+    ax = axes[0, -1]
+    ax.plot(centres, profile, marker="o")
+    ax.set_ylim(0, top * 1.05)
+    ax.set_xticks([0, 0.5, 1])
+    ax.set_yticks(np.round(np.linspace(0, top, 3), 2))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("frequency radius r (0 = DC)", fontsize=7)
+    ax.set_ylabel("mean gain |w_f|", fontsize=7)
+    ax.set_title("mean gain per ring", fontsize=9)
     return fig
 
 
-def radial_energy_figure(maps: Mapping[str, np.ndarray], bins: int = 8) -> Figure:
+def radial_energy_figure(maps: Mapping[str, np.ndarray], bins: int = 8, title: str = "") -> Figure:
     """Line plot of :func:`radial_energy` of several token grids ``(h, w, C)`` (e.g. ``H`` and ``S``)."""
     centres = (np.arange(bins) + 0.5) / bins
     series = {name: radial_energy(x, bins) for name, x in maps.items()}
-    return _line_figure(
-        (5.0, 3.0), centres, series, "frequency radius (0 = DC, 1 = highest)", "share of spectral energy"
+    fig = _line_figure(
+        (5.0, 3.0), centres, series, "frequency radius r (0 = DC, 1 = highest)", "share of spectral energy"
     )
+    if title:
+        fig.axes[0].set_title(title, fontsize=9)
+    return fig
 
 
 __all__ = [
     "band_filter",
     "band_mask",
+    "band_of_periods",
+    "bands_figure",
     "filter_figure",
+    "filter_radial_profile",
     "image_filtering_figure",
     "log_spectrum",
+    "principal_components",
+    "principal_components_figure",
     "radial_energy",
     "radial_energy_figure",
     "radial_frequency",
