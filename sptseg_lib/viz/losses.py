@@ -23,8 +23,8 @@ from .common import _class_entries, _figure, _show, as_numpy, colour_labels
 
 def _label_panel(ax, label: np.ndarray, class_names: Sequence[str], unseen: Sequence[int], ignore_index: int):
     """A label map ``(H, W)`` in class colours with a legend of the values present below it."""
-    ax.imshow(colour_labels(label, len(class_names), ignore_index), interpolation="nearest")
-    entries = _class_entries([label], class_names, unseen, ignore_index)
+    ax.imshow(colour_labels(label, list(class_names), ignore_index), interpolation="nearest")
+    entries = _class_entries([label], class_names, unseen, ignore_index, by_name=True)
     handles = [Patch(facecolor=colour, edgecolor="0.3", label=name) for name, colour in entries]
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncols=2)

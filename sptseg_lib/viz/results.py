@@ -51,9 +51,11 @@ def label_panels_figure(
         axes[0, 0].set_title(title or "image", fontsize=9)
         k = 1
     for i, (name, lab) in enumerate(panels.items()):
-        axes[0, k + i].imshow(colour_labels(lab, len(class_names), ignore_index), interpolation="nearest")
+        axes[0, k + i].imshow(colour_labels(lab, list(class_names), ignore_index), interpolation="nearest")
         axes[0, k + i].set_title(name, fontsize=9)
-    _legend_patches(axes[0, -1], _class_entries(list(panels.values()), class_names, unseen, ignore_index))
+    _legend_patches(
+        axes[0, -1], _class_entries(list(panels.values()), class_names, unseen, ignore_index, by_name=True)
+    )
     return fig
 
 
@@ -79,14 +81,16 @@ def image_label_figure(
         top.imshow(as_numpy(image))
         if titles:
             top.set_title(titles[i], fontsize=8)
-        bottom.imshow(colour_labels(lab, len(class_names), ignore_index), interpolation="nearest")
+        bottom.imshow(colour_labels(lab, list(class_names), ignore_index), interpolation="nearest")
         if i % cols == 0:
             top.set_ylabel("image", fontsize=8)
             bottom.set_ylabel("label map", fontsize=8)
     for k in range(len(images), rows * cols):
         axes[2 * (k // cols), k % cols].set_axis_off()
         axes[2 * (k // cols) + 1, k % cols].set_axis_off()
-    _legend_patches(axes[1, -1], _class_entries(list(labels), class_names, unseen, ignore_index))
+    _legend_patches(
+        axes[1, -1], _class_entries(list(labels), class_names, unseen, ignore_index, by_name=True)
+    )
     return fig
 
 
@@ -106,7 +110,7 @@ def zero_shot_figure(
     p = as_numpy(probabilities)
     if p.shape != (len(images), len(class_names)):
         raise ValueError(f"probabilities must be (N={len(images)}, C={len(class_names)}), got {p.shape}")
-    fig = Figure(figsize=(2.1 * len(images), 4.0), layout="constrained")
+    fig = Figure(figsize=(min(2.1 * len(images), 10.0), 4.0), layout="constrained")
     axes = fig.subplots(2, len(images), squeeze=False, height_ratios=(1.2, 1.0))
     for i, image in enumerate(images):
         ax = axes[0, i]
@@ -254,16 +258,17 @@ def prediction_figure(
     right/wrong map (:func:`error_map`: green right, red wrong, grey ignored); the legend lists the classes
     present (unseen ones marked)."""
     fig, axes = _figure(len(images), 4, size=2.0)
-    n = len(class_names)
     for row, (image, lab, pred) in enumerate(zip(images, labels, predictions)):
         axes[row, 0].imshow(as_numpy(image))
-        axes[row, 1].imshow(colour_labels(lab, n, ignore_index), interpolation="nearest")
-        axes[row, 2].imshow(colour_labels(pred, n, ignore_index), interpolation="nearest")
+        axes[row, 1].imshow(colour_labels(lab, list(class_names), ignore_index), interpolation="nearest")
+        axes[row, 2].imshow(colour_labels(pred, list(class_names), ignore_index), interpolation="nearest")
         axes[row, 3].imshow(error_map(pred, lab, ignore_index), interpolation="nearest")
         valid = as_numpy(lab) != ignore_index
         accuracy = float((as_numpy(pred) == as_numpy(lab))[valid].mean()) if valid.any() else float("nan")
         axes[row, 3].set_title(f"green right, red wrong\n({accuracy:.0%} right)", fontsize=8)
-        _legend_patches(axes[row, 3], _class_entries([lab, pred], class_names, unseen, ignore_index))
+        _legend_patches(
+            axes[row, 3], _class_entries([lab, pred], class_names, unseen, ignore_index, by_name=True)
+        )
     for ax, name in zip(axes[0], ("image", "ground truth", "prediction")):
         ax.set_title(name, fontsize=9)
     return fig
@@ -356,12 +361,14 @@ def mask_explorer_figure(
         "seen": ~np.isin(np.arange(len(class_names)), list(unseen)),
         "unseen": np.isin(np.arange(len(class_names)), list(unseen)),
     }[highlight]
-    coloured = colour_labels(argmax, len(class_names), ignore_index)
+    coloured = colour_labels(argmax, list(class_names), ignore_index)
     coloured[~group[argmax]] = (0.8, 0.8, 0.8)
     axes[0, 3].imshow(coloured, interpolation="nearest")
     axes[0, 3].set_title(f"argmax, {highlight} classes in colour", fontsize=8)
     present = [c for c in np.unique(argmax).tolist() if group[c]]
-    _legend_patches(axes[0, 3], _class_entries([np.asarray(present)], class_names, unseen, ignore_index))
+    _legend_patches(
+        axes[0, 3], _class_entries([np.asarray(present)], class_names, unseen, ignore_index, by_name=True)
+    )
     return fig
 
 
@@ -404,7 +411,7 @@ def score_maps_figure(
     flat[0].imshow(as_numpy(image))
     flat[0].set_title(title or "image", fontsize=9)
     argmax = s.argmax(0)
-    flat[1].imshow(colour_labels(argmax, len(class_names)), interpolation="nearest")
+    flat[1].imshow(colour_labels(argmax, list(class_names)), interpolation="nearest")
     flat[1].set_title("argmax over the names", fontsize=9)
     lo, hi = (float(s[shown].min()), float(s[shown].max())) if shown else (0.0, 1.0)
     image_artist = None
@@ -416,7 +423,7 @@ def score_maps_figure(
         ax.set_axis_off()
     if image_artist is not None:
         fig.colorbar(image_artist, ax=list(flat[2:panels]), shrink=0.8, label="score")
-    entries = _class_entries([argmax], class_names, unseen)
+    entries = _class_entries([argmax], class_names, unseen, by_name=True)
     handles = [Patch(facecolor=colour, edgecolor="0.3", label=name) for name, colour in entries]
     fig.legend(handles=handles, fontsize=7, loc="outside right upper", title="argmax", title_fontsize=8)
     return fig
