@@ -7,13 +7,18 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUNS   ?= runs
 
-.PHONY: run test lint format lock clean help
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test test-browser lab lint format lock clean help
 
 help:
-	@echo "make run    - the main job: execute every notebook (smoke profile) into runs/"
-	@echo "make test   - the whole test suite (lint included)"
-	@echo "make lint   - ruff check + format check"
-	@echo "make lock   - re-pin requirements.lock from the current environment"
+	@echo "make run          - the main job: execute every notebook (smoke profile) into runs/notebooks/"
+	@echo "                    and render them as a static site, runs/site/index.html"
+	@echo "make test         - the whole test suite (lint and the browser tests included)"
+	@echo "make test-browser - only the browser tests (installs Debian's Chromium first if it can)"
+	@echo "make lab          - JupyterLab on notebooks/ with the project's kernel (LAB_ARGS=... for more)"
+	@echo "make lint         - ruff check + format check"
+	@echo "make lock         - re-pin requirements.lock from the current environment"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,9 +30,25 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	SPTSEG_RUNS=$(RUNS) $(PY) -m sptseg_lib.tools.run_notebooks
 
+# The browser tests (tests/test_browser.py) need Debian's Chromium: installed first when this can
+# (root or password-less sudo, apt-get); without it they are skipped and the last line says so, loudly.
 test: $(STAMP)
+	@bash .ci/install-browser.sh --if-possible
+	@status=0; \
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
-		--nbval-cell-timeout 300 --durations=15
+		--nbval-cell-timeout 300 --durations=15 || status=$$?; \
+	if [ ! -x $(CHROMIUM) ]; then \
+		echo "*** NOT RUN: the browser tests (tests/test_browser.py: notebooks in JupyterLab, their screenshots, the site) were skipped because $(CHROMIUM) is missing; run them with: make test-browser"; \
+	fi; \
+	exit $$status
+
+test-browser: $(STAMP)
+	bash .ci/install-browser.sh
+	$(PY) -m pytest tests/test_browser.py
+
+# JupyterLab from the venv on notebooks/, kernel = the venv's Python, no news pop-up, as root or a user.
+lab: $(STAMP)
+	$(PY) -m sptseg_lib.tools.lab $(LAB_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check sptseg_lib tests benchmarks

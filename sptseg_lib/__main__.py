@@ -25,7 +25,6 @@ from .config import EXPERIMENT_PRESETS, ExperimentConfig, experiment_preset, loa
 from .data import prepare
 from .data.custom import FolderDataset, custom_split, parse_class_names
 from .data.download import BASE_URL_ENV_VAR, download_dataset
-from .data.factory import build_dataset
 from .data.paths import DataError
 from .data.transforms import build_test_transform
 from .evaluate import evaluate, evaluate_checkpoint
@@ -181,14 +180,33 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="a short CPU demo: train the miniature SPT-SEG on synthetic shapes, evaluate, print metrics",
-        description="Builds the `shapes-sptseg` preset (the shipped tiny CLIP, 64-px synthetic scenes), "
-        "trains it for a few iterations on the CPU and prints the metrics table of a few test images. "
-        "About a minute.",
+        help="a one-minute CPU demo: the shipped trained SPT-SEG, a short fresh run and a training-free "
+        "baseline, segmenting fresh synthetic scenes; prints the metrics and what they mean",
+        description="Zero-shot segmentation in the project's miniature world (64-px synthetic scenes, 16 "
+        "seen and 4 unseen classes, the shipped tiny CLIP), on the CPU, in under a minute: the shipped "
+        "trained model (data/miniature/shapes-sptseg, 1,500 iterations), a short run of the same recipe "
+        "trained now, and the training-free MaskCLIP baseline segment the same fresh scenes (the shapes "
+        "test split beyond the 200 images of the shipped report). Prints the metrics, per-class IoU of "
+        "the shipped model and what the numbers mean. The short run goes to a temporary folder that is "
+        "removed at the end (unless --out keeps it).",
     )
-    p.add_argument("--iterations", type=int, default=30)
-    p.add_argument("--images", type=int, default=16, help="test images to evaluate")
-    p.add_argument("--out", type=Path, help="run folder (default: a temporary folder)")
+    p.add_argument(
+        "--iterations", type=int, default=100, help="iterations of the short run (batch 16; default 100)"
+    )
+    p.add_argument("--images", type=int, default=100, help="fresh scenes to segment (default 100)")
+    p.add_argument(
+        "--first-scene",
+        type=int,
+        default=1000,
+        help="first scene of the shapes test split (default 1000; the shipped report used 0-199)",
+    )
+    p.add_argument("--out", type=Path, help="keep the short run in this folder (default: a temporary one)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: on a busy machine more threads make it many times slower)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -363,16 +381,134 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import torch
+
+    if args.iterations < 1 or args.images < 1 or args.first_scene < 0 or args.threads < 1:
+        raise ValueError(
+            "demo: --iterations, --images and --threads must be at least 1, --first-scene at least 0"
+        )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _demo(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from torch.utils.data import Subset
+
+    from .baselines import evaluate_baseline
+    from .clip_loading import get_tokenizer
+    from .data.shapes import SHAPES_SPLIT, ShapesDataset
+    from .data.splits import SHAPES_STUFF
+    from .runs import SHIPPED_RUNS
+
+    start = time.perf_counter()
+    split = SHAPES_SPLIT
+    names, seen, unseen = list(split.class_names), split.seen, split.unseen
+    shipped_dir = SHIPPED_RUNS / "shapes-sptseg"
+    found = sorted(shipped_dir.glob("iter_*.pt"))
+    if not found:
+        raise FileNotFoundError(f"the shipped trained run is missing: no iter_*.pt in {shipped_dir}")
+    shipped, schedule = found[-1], experiment_preset("shapes-sptseg").train.iterations
+    surfaces = len(SHAPES_STUFF)
+    last = args.first_scene + args.images
+    scenes = Subset(ShapesDataset("test", length=last), range(args.first_scene, last))
+    unseen_names = ", ".join(names[i] for i in unseen)
+    print(
+        "SPT-SEG demo: zero-shot semantic segmentation in the project's miniature world, on the CPU.\n"
+        f"  {len(names)} classes: {len(names) - surfaces} objects (colour x shape) and {surfaces} surfaces.\n"
+        f"  Unseen: {unseen_names}. These {len(unseen)} never had a labelled pixel\n"
+        "  in training: the model knows them only by their names, through CLIP's text encoder.\n"
+        f"  {args.images} fresh scenes: the shapes test split's scenes {args.first_scene}-{last - 1}, "
+        "used neither in training\n  nor in the shipped report.\n"
+    )
+
+    def scores(result: dict) -> str:
+        keys = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU")
+        return " | ".join("n/a" if result.get(k) is None else f"{result[k]:.1f}" for k in keys)
+
+    began = time.perf_counter()
+    print(f"[1/3] the shipped trained model: {shipped} ...", end=" ", flush=True)
+    model = SPTSeg.from_checkpoint(shipped, "cpu")
+    shipped_steps = model.step
+    trained = evaluate(model, scenes, split, mode="whole", device="cpu", progress=False)
+    print(f"{time.perf_counter() - began:.1f} s")
+    began = time.perf_counter()
+    print("[2/3] the training-free MaskCLIP baseline (the same frozen CLIP) ...", end=" ", flush=True)
+    tokenizer = get_tokenizer(model.config.clip_model)
+    baseline = evaluate_baseline(model.clip, tokenizer, "maskclip", scenes, split)
+    print(f"{time.perf_counter() - began:.1f} s")
+    del model
     exp = experiment_preset("shapes-sptseg").shortened(args.iterations)
-    out = args.out or Path(tempfile.mkdtemp(prefix="sptseg-demo-"))
-    trainer = Trainer(exp, out, device="cpu")
-    counts = trainer.model.parameter_counts()
-    print(f"model: {exp.name}, {counts['trainable']:,} trainable of {counts['total']:,} parameters")
-    record = trainer.fit()
-    print(f"trained {trainer.step} iterations, last loss {record['loss']:.4f}; checkpoints in {out}")
-    test = build_dataset(exp.data, "test")
-    result = evaluate(trainer.model, test, trainer.split, mode="whole", limit=args.images, device="cpu")
-    print(metrics_table(result, list(trainer.split.class_names), trainer.split.seen, trainer.split.unseen))
+    print(f"[3/3] a short run trained now: {args.iterations} iterations of the same recipe ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="sptseg-demo-") as temporary:
+        out = args.out if args.out is not None else Path(temporary)
+        began = time.perf_counter()
+        trainer = Trainer(exp, out, device="cpu", progress=sys.stderr.isatty())
+        trainer.fit()
+        train_seconds = time.perf_counter() - began
+        short = evaluate(trainer.model, scenes, split, mode="whole", device="cpu", progress=False)
+        del trainer
+    report = (
+        json.loads((shipped_dir / "run.json").read_text()) if (shipped_dir / "run.json").is_file() else {}
+    )
+    minutes = report.get("train_wall_minutes")
+    took = f"{minutes:.1f} min to train" if minutes else "trained once"
+    rows = [
+        ("training-free MaskCLIP", "-", baseline),
+        (f"SPT-SEG, short run ({train_seconds:.0f} s)", f"{args.iterations:,}", short),
+        (f"SPT-SEG, shipped ({took})", f"{shipped_steps:,}", trained),
+    ]
+    print(f"\nResults on the {args.images} fresh scenes (percent, higher is better):\n")
+    print("| model | iterations | pAcc | mIoU(S) | mIoU(U) | hIoU |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, steps, result in rows:
+        print(f"| {label} | {steps} | {scores(result)} |")
+    print("\nPer-class IoU of the shipped model:\n")
+    print(metrics_table(trained, names, seen, unseen))
+    print(
+        "\nWhat the numbers mean (each pixel gets the class with the highest score among all "
+        f"{len(names)} names):\n"
+        "  IoU      per class: |predicted & true| / |predicted | true| over that class's pixels "
+        "(n/a: absent\n           and never predicted)\n"
+        "  pAcc     the share of all pixels given their true class\n"
+        f"  mIoU(S)  the mean IoU over the {len(seen)} seen classes ({len(seen) - surfaces} objects and the "
+        f"{surfaces} surfaces, trained on)\n"
+        f"  mIoU(U)  the mean IoU over the {len(unseen)} unseen classes: the zero-shot result\n"
+        "  hIoU     the harmonic mean 2 S U / (S + U) of the two, high only when both are: the "
+        "paper's headline"
+    )
+    gain = trained["mIoU_unseen"] - baseline["mIoU_unseen"]
+    print(
+        "\nReading them:\n"
+        f"  - The shipped model segments the unseen classes at mIoU(U) {trained['mIoU_unseen']:.1f}, "
+        f"{gain:+.1f} points over the\n"
+        "    training-free baseline: what it learnt from seen masks transfers to classes it knows only "
+        "by name."
+    )
+    if "test" in report:
+        print(
+            f"  - Its report on the 200 fixed test scenes says hIoU {report['test']['hIoU']:.1f}; "
+            f"these fresh scenes give {trained['hIoU']:.1f}."
+        )
+    if args.iterations < schedule:
+        print(
+            f"  - The short run ({args.iterations:,} of the preset's {schedule:,} iterations) is at hIoU "
+            f"{short['hIoU']:.1f}: far too short.\n"
+            "    The head learns the surfaces and the seen classes first and the unseen ones last, so a "
+            "hIoU near 0\n"
+            "    after a few dozen iterations is expected, not a bug; the test suite checks that 400 "
+            "iterations beat\n"
+            "    both baselines on unseen classes. The whole schedule: "
+            "`python -m sptseg_lib train --preset shapes-sptseg`."
+        )
+    where = f"kept in {args.out}" if args.out is not None else f"in {temporary}, now removed"
+    print(f"\nDone in {time.perf_counter() - start:.0f} s; the short run was {where}.")
     return 0
 
 

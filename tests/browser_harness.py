@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from sptseg_lib.tools.lab import NO_NEWS, SERVER_OPTIONS
+
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
@@ -53,13 +55,11 @@ CHROMIUM_ARGS = (
 KERNEL_NAME = "python3"
 # The kernel's launch command: the Python running the tests (the venv's), never a "python" from PATH.
 KERNEL_ARGV = ("-m", "ipykernel_launcher", "-f", "{connection_file}")
-# JupyterLab front-end settings: no news or update checks (no network here), and every cell rendered
-# (no windowing, which leaves cells outside the viewport out of the page).
+# JupyterLab front-end settings: no news or update checks (no network here, and their pop-up would cover
+# the figures; the same settings `make lab` uses, sptseg_lib/tools/lab.py), and every cell rendered (no
+# windowing, which leaves cells outside the viewport out of the page).
 LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": dict(NO_NEWS),
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 STDERR_MIME = "application/vnd.jupyter.stderr"
@@ -188,6 +188,17 @@ class JupyterLab:
             body = response.read()
         return json.loads(body) if body else None
 
+    def lab_setting(self, plugin: str, key: str) -> Any:
+        """The value of setting ``key`` of front-end plugin ``plugin`` as JupyterLab will use it: the user's
+        setting if there is one, else the default (which an installation's overrides may have changed)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/lab/api/settings/{plugin}",
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10.0) as response:
+            data = json.loads(response.read())
+        return data["settings"].get(key, data["schema"]["properties"][key].get("default"))
+
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the server's log (its stdout and stderr)."""
         try:
@@ -208,9 +219,7 @@ class JupyterLab:
             "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={self.root}",
             f"--IdentityProvider.token={self.token}",
-            "--ServerApp.allow_root=True",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *SERVER_OPTIONS,  # as `make lab`: allow root, no news, no update checks
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
@@ -517,3 +526,64 @@ def _wait_stable(state: Callable[[], Any], lab: JupyterLab, timeout: float, quie
             return
         time.sleep(0.25)
     raise BrowserTestError(f"the widget kept changing for {timeout:.0f} s after the slider moved")
+
+
+# ------------------------------------------------------------------------------------ screenshots
+
+NEWS_QUESTION = "official Jupyter news"
+"""Words of JupyterLab's news pop-up ("Would you like to get notified about official Jupyter news?")."""
+
+
+def popups(page: Page) -> list[str]:
+    """The text of every toast notification and dialog the page shows (what could cover a figure)."""
+    found = page.locator(".Toastify__toast, .jp-Notification-Toast, .jp-Dialog").all_inner_texts()
+    return [text.strip() for text in found if text.strip()]
+
+
+def showcase(page: Page) -> Locator:
+    """What a screenshot of an executed notebook should show: the first explorer's figure, else the first
+    figure among the outputs, else the first table, else the last output."""
+    for selector in (
+        ".sptseg-explorer-figure",
+        ".jp-OutputArea-output img",
+        ".jp-OutputArea-output table",
+        ".jp-OutputArea-output",
+    ):
+        found = page.locator(selector)
+        if found.count():
+            return found.last if selector == ".jp-OutputArea-output" else found.first
+    raise BrowserTestError("the notebook shows no output to take a picture of")
+
+
+def screenshot_notebook(page: Page, path: Path, timeout: float = 30.0) -> Path:
+    """Scroll the output holding :func:`showcase` to the top of the notebook, wait for its images to load,
+    and save the browser window (JupyterLab with the notebook) as ``path``. Raises if a pop-up or dialog
+    covers the page."""
+    target = showcase(page)
+    # The output holding it (an explorer's controls and figure, a figure, a table), at the top of the window.
+    area = target.locator(
+        "xpath=ancestor-or-self::div[contains(concat(' ', @class, ' '), ' jp-OutputArea-output ')]"
+    ).first
+    area.evaluate("e => e.scrollIntoView({block: 'start'})")
+    images = area.locator("xpath=descendant-or-self::img")
+
+    def loaded() -> bool:
+        return all(img.evaluate("i => i.complete && i.naturalWidth > 0") for img in images.all())
+
+    poll(loaded, timeout, "the figure to load")
+    time.sleep(0.5)  # let JupyterLab settle after scrolling (lazy layout of the cells around)
+    shown = popups(page)
+    if shown:
+        raise BrowserTestError(f"a pop-up covers the notebook: {shown}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+    return path
+
+
+def page_images(page: Page) -> list[dict[str, Any]]:
+    """Every ``<img>`` of a (static) page: whether it loaded, its natural size, the start of its ``src``."""
+    return page.evaluate(
+        """() => Array.from(document.images).map(i => ({
+            loaded: i.complete && i.naturalWidth > 0, width: i.naturalWidth, height: i.naturalHeight,
+            src: i.src.slice(0, 40)}))"""
+    )

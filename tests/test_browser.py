@@ -1,10 +1,14 @@
-"""The real-browser test: notebook 01 in JupyterLab, driven by headless Chromium.
+"""The real-browser tests: notebooks in JupyterLab and the static site, in headless Chromium.
 
 JupyterLab runs on 127.0.0.1 from this Python's environment (its kernel is this interpreter), in a
-temporary home, on a copy of the notebook. Chromium (Debian's ``/usr/bin/chromium``, installed by
-``.ci/install-browser.sh``) runs all cells, moves the spectrum explorer's ``band`` slider with the
-keyboard and the test checks that the figure's pixels changed. Screenshots go to ``<runs>/browser/``;
-the notebook's own outputs go there too (``SPTSEG_RUNS=<runs>/browser``).
+temporary home, on copies of the notebooks, with `make lab`'s options (no news pop-up, allowed as root).
+Chromium (Debian's ``/usr/bin/chromium``, installed by ``.ci/install-browser.sh``) runs all cells of
+notebook 01, moves the spectrum explorer's ``band`` slider with the keyboard and the test checks that the
+figure's pixels changed; notebooks 01, 02, 07 and 08 are run and photographed with their figures in view
+(``<runs>/browser/notebook_NN.png``, with no pop-up over them). The static site (`make run`'s
+``<runs>/site/``) is opened from disk: the index links every page and the pages' images load
+(``<runs>/browser/site_index.png``, ``site_page.png``). Screenshots go to ``<runs>/browser/``; the
+notebooks' own outputs go there too (``SPTSEG_RUNS=<runs>/browser``).
 
 The harness is first checked on a tiny notebook written here: a slider that changes its figure must be
 seen as changing it (through an Output widget and through an ``ipywidgets.Image``, like the explorers),
@@ -26,16 +30,22 @@ from browser_harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
     KERNEL_NAME,
+    NEWS_QUESTION,
     BrowserTestError,
     JupyterLab,
     code_cells_to_run,
     copy_notebook,
     move_slider,
     open_notebook,
+    page_images,
+    popups,
     run_all_cells,
+    screenshot_notebook,
 )
 
 from sptseg_lib.runs import RUNS_ENV_VAR, runs_dir
+from sptseg_lib.tools import site
+from sptseg_lib.tools.lab import NOTIFICATION_PLUGIN
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -50,6 +60,15 @@ pytestmark = [
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_01 = REPO / "notebooks" / "01_spectral_prompts.ipynb"
+PHOTOGRAPHED = ("01", "02", "07", "08")
+"""The notebooks whose executed view in JupyterLab is saved as ``<runs>/browser/notebook_NN.png``."""
+
+
+def committed_notebook(number: str) -> Path | None:
+    found = sorted((REPO / "notebooks").glob(f"{number}_*.ipynb"))
+    return found[0] if found else None
+
+
 TINY = "tiny_widgets.ipynb"
 FAILING = "failing.ipynb"
 
@@ -118,8 +137,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory, out_dir: Path) -> Iterator[Jup
     made = tmp_path_factory.mktemp("made")
     copy_notebook(write_notebook(made / TINY, _TINY_CELLS), root)
     copy_notebook(write_notebook(made / FAILING, ["x = 1", "raise ValueError('cell 2 fails')", "x"]), root)
-    if NOTEBOOK_01.is_file():
-        copy_notebook(NOTEBOOK_01, root)
+    for number in PHOTOGRAPHED:
+        notebook = committed_notebook(number)
+        if notebook is not None:
+            copy_notebook(notebook, root)
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {RUNS_ENV_VAR: str(out_dir), "PYTHONPATH": path}
     with JupyterLab(root, tmp_path_factory.mktemp("lab-home"), env) as server:
@@ -200,9 +221,112 @@ def test_notebook_01_spectrum_explorer_redraws(lab: JupyterLab, browser: Browser
         pytest.skip(f"{NOTEBOOK_01.relative_to(REPO)} does not exist yet")
     with page_in(browser, out_dir / "01_failure.png") as page:
         open_notebook(page, lab, NOTEBOOK_01.name)
-        run_all_cells(page, lab, code_cells_to_run(NOTEBOOK_01), timeout=180)
+        run_all_cells(page, lab, code_cells_to_run(lab.root / NOTEBOOK_01.name), timeout=180)
         move = move_slider(page, lab, "band", out_dir, prefix="01_band")
+        screenshot_notebook(page, out_dir / "notebook_01.png")
     assert move.readout_after != move.readout_before
     went = f"{move.readout_before} -> {move.readout_after}"
     assert move.figure_changed, f"the spectrum explorer's figure did not change when band went {went}"
     assert move.rendering_changed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("number", [n for n in PHOTOGRAPHED if n != "01"])
+def test_notebook_runs_in_jupyterlab_and_is_photographed(
+    lab: JupyterLab, browser: Browser, out_dir: Path, number: str
+) -> None:
+    """Run all of notebook ``number`` in Chromium and save the window with its first figure (its explorer,
+    where it has one) in view: ``<runs>/browser/notebook_NN.png``. No pop-up may cover it."""
+    notebook = committed_notebook(number)
+    if notebook is None:
+        pytest.skip(f"notebooks/{number}_*.ipynb does not exist yet")
+    with page_in(browser, out_dir / f"{number}_failure.png") as page:
+        open_notebook(page, lab, notebook.name)
+        run_all_cells(page, lab, code_cells_to_run(lab.root / notebook.name), timeout=300)
+        shot = screenshot_notebook(page, out_dir / f"notebook_{number}.png")
+        assert not [text for text in popups(page) if NEWS_QUESTION in text]
+    assert shot.stat().st_size > 10_000
+
+
+def test_lab_asks_no_news_question(lab: JupyterLab, browser: Browser, out_dir: Path) -> None:
+    """JupyterLab started as `make lab` starts it shows no news pop-up (it would cover the figures)."""
+    with page_in(browser, out_dir / "news_failure.png") as page:
+        open_notebook(page, lab, TINY)
+        page.wait_for_timeout(3000)  # the question appears a moment after the page loads, if at all
+        assert not [text for text in popups(page) if NEWS_QUESTION in text]
+    assert lab.lab_setting(NOTIFICATION_PLUGIN, "fetchNews") == "false"
+    assert lab.lab_setting(NOTIFICATION_PLUGIN, "checkForUpdates") is False
+
+
+def _site_notebook(path: Path, title: str, colour: tuple[int, int, int], error: bool = False) -> None:
+    """An executed-looking notebook: a title, one code cell with a PNG output (or an error)."""
+    import base64
+    import io
+
+    import nbformat
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 80), colour).save(buffer, format="PNG")
+    cell = nbformat.v4.new_code_cell("show()", execution_count=1)
+    data = {"image/png": base64.b64encode(buffer.getvalue()).decode(), "text/plain": "<Figure>"}
+    cell.outputs = [nbformat.v4.new_output("display_data", data)]
+    if error:
+        cell.outputs.append(nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[]))
+    text = nbformat.v4.new_markdown_cell(
+        f"# {title}\n\nThe filter $w_f$ and $$S = \\mathcal{{F}}^{{-1}}(x)$$"
+    )
+    nb = nbformat.v4.new_notebook(cells=[text, cell])
+    nb.metadata["papermill"] = {"exception": error, "duration": 1.5, "end_time": "2026-01-01T00:00:00"}
+    nbformat.write(nb, path)
+
+
+def _check_site(browser: Browser, index: Path, out_dir: Path, prefix: str) -> tuple[list, list]:
+    """Open ``index`` from disk, check it links one page per listed notebook, open the first page with
+    figures and check its images load; screenshots ``<prefix>_index.png`` and ``<prefix>_page.png``."""
+    with page_in(browser, out_dir / f"{prefix}_failure.png") as page:
+        page.goto(index.as_uri())
+        rows = page.locator("tbody tr")
+        links = page.locator("tbody tr td:nth-child(2) a")
+        assert rows.count() >= 1 and links.count() == rows.count(), "every notebook has its page"
+        page.screenshot(path=str(out_dir / f"{prefix}_index.png"), full_page=True)
+        figures = [int(t) for t in page.locator("tbody tr td:nth-child(6)").all_inner_texts()]
+        statuses = page.locator("tbody tr td:nth-child(3)").all_inner_texts()
+        first = next((i for i, n in enumerate(figures) if n > 0), None)
+        assert first is not None, "no page of the site holds a figure"
+        links.nth(first).click()
+        page.wait_for_load_state("domcontentloaded")
+        images = page_images(page)
+        assert len(images) == figures[first] and all(i["loaded"] for i in images), images
+        assert all(i["src"].startswith("data:image/") for i in images)  # embedded: readable offline
+        if page.locator("script[src*='MathJax.js']").count():  # equations typeset, offline
+            page.wait_for_function("() => document.querySelectorAll('.MathJax, .MathJax_Display').length > 0")
+        page.locator("img").first.evaluate("i => i.scrollIntoView({block: 'center'})")  # a figure in view
+        page.screenshot(path=str(out_dir / f"{prefix}_page.png"))
+        page.locator(".sptseg-nav a", has_text="all notebooks").click()  # and back to the index
+        page.wait_for_load_state("domcontentloaded")
+        assert page.locator("tbody tr").count() == rows.count()
+    return figures, statuses
+
+
+def test_site_pages_load_their_images(tmp_path: Path, browser: Browser, out_dir: Path) -> None:
+    """A site built from two executed notebooks, one failed: both linked, the failure marked, images load."""
+    executed = tmp_path / "notebooks"
+    executed.mkdir()
+    _site_notebook(executed / "01_red.ipynb", "01 · Red", (220, 30, 30))
+    _site_notebook(executed / "02_blue.ipynb", "02 · Blue", (30, 30, 220), error=True)
+    index = site.build_site(executed, tmp_path / "site", log=lambda *a, **k: None)
+    figures, statuses = _check_site(browser, index, tmp_path, "sample")
+    assert figures == [1, 1]
+    assert statuses[0] == "ok" and statuses[1].startswith("FAILED") and "ValueError: boom" in statuses[1]
+
+
+def test_walkthrough_site_shows_the_notebooks(browser: Browser, out_dir: Path) -> None:
+    """The site `make run` built (``<runs>/site``): every notebook linked, its figures load. Screenshots:
+    ``<runs>/browser/site_index.png`` and ``site_page.png``."""
+    index = runs_dir("site", create=False) / "index.html"
+    if not index.is_file():
+        pytest.skip(f"{index} does not exist: `make run` builds it")
+    figures, statuses = _check_site(browser, index, out_dir, "site")
+    assert sum(figures) > 0 and len(statuses) >= 1

@@ -6,7 +6,12 @@
 
 * ``notebooks/NN_name.ipynb``: the executed copy (a failed one too, with papermill's error banner);
 * ``notebooks/NN_name/``: the figures the notebook saved, plus every PNG output as ``output_KK.png``;
-* ``notebooks/summary.txt``: one line per notebook (status, seconds, failing cell).
+* ``notebooks/summary.txt``: one line per notebook of this run (status, seconds, failing cell);
+* ``notebooks/summary.json``: the same as records (``ok``, ``seconds``, ``failed_cell``, ``error``,
+  ``ran_at``) for every notebook run so far, a later run (``--only 01``) replacing its notebooks' records;
+* ``site/``: the static HTML site of the executed notebooks (``site/index.html``, one page per notebook
+  with its figures, readable offline; :mod:`sptseg_lib.tools.site`), built even when notebooks failed
+  (they are marked), beside the ``--out`` folder; ``--no-site`` skips it.
 
 A failing notebook is reported with its name, the failing cell (its number among the notebook's code
 cells, counting from 1, and its first line) and the error;
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
+import json
 import os
 import re
 import sys
@@ -38,6 +45,7 @@ import yaml
 from papermill.exceptions import PapermillExecutionError
 
 from ..runs import project_root, runs_dir
+from .site import SUMMARY_JSON, build_site
 
 NOTEBOOK_RE = re.compile(r"^(\d{2})_.+\.ipynb$")
 
@@ -53,6 +61,12 @@ class NotebookResult:
     failed_cell: int | None = None
     error: str = ""
     interrupted: bool = False
+    ran_at: str = ""
+
+    def record(self) -> dict[str, Any]:
+        """What ``summary.json`` keeps of this result."""
+        keys = ("ok", "seconds", "failed_cell", "error", "interrupted", "ran_at")
+        return {k: getattr(self, k) for k in keys}
 
     def line(self) -> str:
         status = "ok    " if self.ok else "FAILED"
@@ -149,7 +163,23 @@ def run_notebook(
     if output.is_file():
         save_png_outputs(output, out_dir / path.stem)
     summary = error.splitlines()[0] if error else ""
-    return NotebookResult(path.stem, ok, seconds, output, cell, summary, interrupted)
+    ran_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return NotebookResult(path.stem, ok, seconds, output, cell, summary, interrupted, ran_at)
+
+
+def write_summary_json(out_dir: Path, results: Sequence[NotebookResult]) -> Path:
+    """Merge ``results`` into ``out_dir/summary.json`` (records of earlier runs of other notebooks stay)."""
+    path = out_dir / SUMMARY_JSON
+    records: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            records = json.loads(path.read_text(encoding="utf-8")).get("notebooks", {})
+        except (OSError, ValueError, AttributeError):
+            records = {}
+    records.update({r.name: r.record() for r in results})
+    data = {"notebooks": dict(sorted(records.items()))}
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 @contextmanager
@@ -195,6 +225,7 @@ def run_all(
     summary = [r.line() for r in results]
     summary.append(f"total {elapsed:.1f} s; executed notebooks and figures in {out_dir}")
     (out_dir / "summary.txt").write_text("\n".join(summary) + "\n")
+    write_summary_json(out_dir, results)
     failed = [r for r in results if not r.ok]
     log(summary[-1])
     if failed:
@@ -216,6 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: <runs folder>/notebooks")
     parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's own)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    parser.add_argument(
+        "--site", type=Path, default=None, help="the static HTML site (default: site/ beside --out)"
+    )
+    parser.add_argument("--no-site", action="store_true", help="do not build the HTML site")
     args = parser.parse_args(argv)
 
     directory = args.notebooks_dir
@@ -229,6 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no NN_*.ipynb notebooks in {directory}")
     out = (args.out or runs_dir("notebooks")).resolve()
     results = run_all(notebooks, out, parse_parameters(args.parameter, args.yaml), args.kernel, args.timeout)
+    if not args.no_site:
+        try:
+            build_site(out, (args.site or out.parent / "site").resolve())
+        except Exception as err:  # the notebooks' results stand; say why there is no site
+            print(f"site: not built ({type(err).__name__}: {err})")
     if any(r.interrupted for r in results):
         return 130
     return 0 if all(r.ok for r in results) else 1
