@@ -161,7 +161,7 @@ def run_one(
     invocation is reused, and no run starts after ``deadline`` (``(None, False)``)."""
     args = argparse.Namespace(**options)
     run_dir = Path(out) / preset / f"seed{seed}"
-    result_file = run_dir / "result.json"
+    result_file = Path(args.record) / preset / f"seed{seed}.json" if args.record else run_dir / "result.json"
     if result_file.is_file():
         return json.loads(result_file.read_text()), False
     if time.time() > deadline:
@@ -191,6 +191,7 @@ def run_one(
         **{m: result[m] for m in METRICS},
         "IoU": dict(zip(SHAPES_SPLIT.class_names, result["IoU"])),
     }
+    result_file.parent.mkdir(parents=True, exist_ok=True)
     result_file.write_text(json.dumps(res, indent=2) + "\n")
     return res, True
 
@@ -274,6 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="runs trained at the same time (one per CPU core)")
     p.add_argument("--budget-minutes", type=float, default=60.0, help="start no new run after this")
     p.add_argument("--out", type=Path, default=None, help="default: $SPTSEG_RUNS/miniature_tables")
+    p.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="where each finished run's result JSON goes (<preset>/seed<k>.json), e.g. inside the "
+        "repository so that a long computation survives its machine; default: beside its checkpoints",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = args.out or runs_dir("miniature_tables")
