@@ -44,13 +44,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import scipy.stats
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sptseg_lib import ablations  # noqa: E402
+from sptseg_lib.ablations import CONTRAST_METRICS, contrasts  # noqa: E402
 from sptseg_lib.baselines import BASELINES, evaluate_baseline  # noqa: E402
 from sptseg_lib.checkpoint import latest_checkpoint  # noqa: E402
 from sptseg_lib.clip_loading import get_tokenizer, load_clip  # noqa: E402
@@ -100,47 +100,6 @@ def miniature_tables() -> tuple[dict[str, tuple[str, list[tuple[str, str]]]], li
 
 
 TABLES, FULLY_ROWS = miniature_tables()
-
-CONTRASTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "table2": (("spt", "zegclip"), ("sgd", "zegclip"), ("sptseg", "sgd"), ("sptseg", "spt")),
-    "table3": tuple(
-        (f"sptseg-depth{a}-{b}", "sptseg-depth1-2") for a, b in ((1, 6), (6, 12), (11, 12), (1, 12))
-    ),
-    "table4": (("sptseg-dec1", "sptseg-dec3"), ("sptseg-dec5", "sptseg-dec3")),
-}
-"""The ablations' comparisons ``(treatment, control)`` by preset suffix: Table 2's four steps, every depth
-against the default layers 1-2, 1 and 5 decoder layers against 3."""
-CONTRAST_METRICS = ("hIoU", "mIoU_unseen")
-
-
-def paired_difference(treatment: list[float], control: list[float]) -> dict[str, Any]:
-    """Mean, sample std and 95% t-interval of the per-seed differences ``treatment - control``; the
-    verdict says whether the interval lies above 0 (``helps``), below it (``hurts``), or holds it."""
-    diffs = [a - b for a, b in zip(treatment, control, strict=True)]
-    n = len(diffs)
-    mean = statistics.fmean(diffs) if diffs else math.nan
-    std = statistics.stdev(diffs) if n > 1 else math.nan
-    half = float(scipy.stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if n > 1 else math.nan
-    low, high = mean - half, mean + half
-    verdict = "helps" if low > 0 else "hurts" if high < 0 else "no detectable difference"
-    return {"mean": mean, "std": std, "n": n, "ci95": [low, high], "verdict": verdict, "differences": diffs}
-
-
-def contrasts(results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]) -> dict[str, list[dict]]:
-    """Every :data:`CONTRASTS` entry whose two rows were run, paired by seed (same data order, same
-    initial weights of the shared parts), for :data:`CONTRAST_METRICS`."""
-    out: dict[str, list[dict]] = {}
-    for table, pairs in CONTRASTS.items():
-        for treatment, control in pairs:
-            a, b = results.get(f"shapes-{treatment}"), results.get(f"shapes-{control}")
-            if not a or not b:
-                continue
-            common = [s for s in seeds if s in a and s in b]
-            entry = {"treatment": f"shapes-{treatment}", "control": f"shapes-{control}", "seeds": common}
-            for m in CONTRAST_METRICS:
-                entry[m] = paired_difference([a[s][m] for s in common], [b[s][m] for s in common])
-            out.setdefault(table, []).append(entry)
-    return out
 
 
 def run_experiment(preset: str, args: argparse.Namespace, seed: int) -> ExperimentConfig:

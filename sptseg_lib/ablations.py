@@ -11,13 +11,22 @@ key of the paper's numbers in :data:`PAPER_TABLES`:
 * Table 3: the blocks that receive spectral prompts (paper layers of the 12-block ViT-B/16);
 * Table 4: the number of decoder layers.
 
+The ablations' comparisons (:data:`CONTRASTS`: every step of Table 2, every depth against the default,
+1 and 5 decoder layers against 3) are differences of paired runs, ``treatment - control`` seed by seed
+(:func:`paired_difference`, :func:`contrasts`), beside the paper's difference of the same two rows
+(:func:`paper_difference`).
+
 A row names its preset without the data set (:attr:`AblationRow.preset_suffix`, ``"spt"``); the family
 (``shapes``, ``voc`` or ``coco``) completes it (``"shapes-spt"``), see :func:`table_rows`.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .config import EXPERIMENT_PRESETS
 
@@ -227,7 +236,147 @@ def row_label(key: str | int, label: str, preset: str) -> str:
     return f"{label} (tiny {spt_blocks_text(EXPERIMENT_PRESETS[preset].model.spt_layers)})"
 
 
+# ------------------------------------------------------------------------------ paired contrasts
+
+CONTRASTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "table2": (("spt", "zegclip"), ("sgd", "zegclip"), ("sptseg", "sgd"), ("sptseg", "spt")),
+    "table3": tuple(
+        (f"sptseg-depth{a}-{b}", "sptseg-depth1-2") for a, b in ((1, 6), (6, 12), (11, 12), (1, 12))
+    ),
+    "table4": (("sptseg-dec1", "sptseg-dec3"), ("sptseg-dec5", "sptseg-dec3")),
+}
+"""The ablations' comparisons ``(treatment, control)`` by preset suffix: Table 2's four steps, every depth
+against the default layers 1-2, 1 and 5 decoder layers against 3."""
+CONTRAST_METRICS = ("hIoU", "mIoU_unseen")
+"""The metrics every contrast is computed for (keys of :meth:`sptseg_lib.metrics.ConfusionMatrix.compute`:
+hIoU, eq. 11, and mIoU(U), the paper's claim of a gain on unseen classes, docs/reference.md §7.2)."""
+
+CONTROL_ROWS: dict[str, str] = {"table2": "zegclip", "table3": "sptseg-depth1-2", "table4": "sptseg-dec3"}
+"""Each ablation table's reference row (preset suffix): the baseline of Table 2, SPT-SEG's own depth
+(paper layers 1-2) in Table 3 and decoder (3 layers) in Table 4; the row most :data:`CONTRASTS` compare
+with, and where :func:`sptseg_lib.viz.tables.ablation_figure` aligns the paper's axis with ours."""
+
+
+def control_index(key: str | int) -> int:
+    """The position of the table's :data:`CONTROL_ROWS` row among its rows (:func:`table_rows` order);
+    0, the first row, for a table without one (Table 1)."""
+    t = table(key)
+    suffix = CONTROL_ROWS.get(f"table{t.number}")
+    return next((i for i, row in enumerate(t.rows) if row.preset_suffix == suffix), 0)
+
+
+def paired_difference(treatment: list[float], control: list[float]) -> dict[str, Any]:
+    """Mean, sample std and 95% t-interval of the per-seed differences ``treatment - control``; the
+    verdict says whether the interval lies above 0 (``helps``), below it (``hurts``), or holds it.
+
+    Args:
+        treatment, control: one value per seed (percent), in the same seed order; equal lengths.
+
+    Returns:
+        ``{"mean", "std", "n", "ci95": [low, high], "verdict", "differences"}``: the interval is
+        ``mean +- t_{0.975, n-1} std / sqrt(n)``; ``std`` and the interval are NaN for fewer than 2 seeds
+        (the verdict is then ``"no detectable difference"``).
+
+    Raises:
+        ValueError: the two lists differ in length.
+    """
+    import scipy.stats  # here, not at import: the rest of the module (and sptseg_lib.viz) needs no scipy
+
+    diffs = [a - b for a, b in zip(treatment, control, strict=True)]
+    n = len(diffs)
+    mean = statistics.fmean(diffs) if diffs else math.nan
+    std = statistics.stdev(diffs) if n > 1 else math.nan
+    half = float(scipy.stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if n > 1 else math.nan
+    low, high = mean - half, mean + half
+    verdict = "helps" if low > 0 else "hurts" if high < 0 else "no detectable difference"
+    return {"mean": mean, "std": std, "n": n, "ci95": [low, high], "verdict": verdict, "differences": diffs}
+
+
+def contrasts(
+    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], family: str = "shapes"
+) -> dict[str, list[dict]]:
+    """Every :data:`CONTRASTS` entry whose two rows were run, paired by seed (same data order, same
+    initial weights of the shared parts), for :data:`CONTRAST_METRICS`.
+
+    Args:
+        results: preset name (``"shapes-spt"``) -> seed -> that run's metrics (``{"hIoU": ..}``, percent).
+        seeds: the seeds to pair; a seed missing from either row is left out of that contrast.
+        family: the presets' prefix (``"shapes"``, ``"voc"``, ``"coco"``).
+
+    Returns:
+        table key -> ``[{"treatment", "control", "seeds", "hIoU": <paired_difference>, "mIoU_unseen":
+        ..}]``, in :data:`CONTRASTS` order; tables without any such pair are absent.
+    """
+    out: dict[str, list[dict]] = {}
+    for table, pairs in CONTRASTS.items():
+        for treatment, control in pairs:
+            a, b = results.get(f"{family}-{treatment}"), results.get(f"{family}-{control}")
+            if not a or not b:
+                continue
+            common = [s for s in seeds if s in a and s in b]
+            entry = {"treatment": f"{family}-{treatment}", "control": f"{family}-{control}", "seeds": common}
+            for m in CONTRAST_METRICS:
+                entry[m] = paired_difference([a[s][m] for s in common], [b[s][m] for s in common])
+            out.setdefault(table, []).append(entry)
+    return out
+
+
+def miniature_contrasts(tables: Mapping[str, Any]) -> dict[str, list[dict]]:
+    """The paired contrasts of a ``benchmarks/miniature_tables.py`` file (the JSON of
+    :func:`sptseg_lib.runs.find_tables`): its ``contrasts`` when it has them, else :func:`contrasts` of its
+    per-seed ``runs`` (``{preset: {"<seed>": {metric: ..}}}``, seeds as JSON strings) over its
+    ``meta["seeds"]``. Same structure either way (:func:`contrasts`' result)."""
+    if "contrasts" in tables:
+        return tables["contrasts"]
+    runs = {p: {int(seed): r for seed, r in by_seed.items()} for p, by_seed in tables["runs"].items()}
+    return contrasts(runs, [int(s) for s in tables["meta"]["seeds"]])
+
+
+def contrasts_by_pair(paired: Mapping[str, list[dict]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The entries of :func:`contrasts` by ``(treatment, control)`` preset suffix (``("spt", "zegclip")``,
+    the pairs of :data:`CONTRASTS`), each with ``"table"`` (its key) and ``"paper"``
+    (``{metric: paper_difference}`` for :data:`CONTRAST_METRICS`, VOC points) added."""
+    out = {}
+    for key, entries in paired.items():
+        for e in entries:
+            treatment, control = _suffix(e["treatment"]), _suffix(e["control"])
+            paper = {m: paper_difference(key, treatment, control, m) for m in CONTRAST_METRICS}
+            out[treatment, control] = {**e, "table": key, "paper": paper}
+    return out
+
+
+def _suffix(preset: str) -> str:
+    """``"shapes-sptseg-dec1"`` -> ``"sptseg-dec1"``; a suffix is returned as it is."""
+    family, _, rest = preset.partition("-")
+    return rest if family in FAMILIES else preset
+
+
+def _row(key: str | int, preset: str) -> AblationRow:
+    suffix = _suffix(preset)
+    for row in table(key).rows:
+        if row.preset_suffix == suffix:
+            return row
+    raise KeyError(f"Table {table(key).number} has no row {preset!r}")
+
+
+def contrast_label(key: str | int, treatment: str, control: str) -> str:
+    """``"+ SPT vs baseline (ZegCLIP)"``: the paper's labels of the two rows (presets with or without their
+    family, ``"shapes-spt"`` or ``"spt"``), treatment first."""
+    return f"{_row(key, treatment).label} vs {_row(key, control).label}"
+
+
+def paper_difference(key: str | int, treatment: str, control: str, metric: str = "hIoU") -> float:
+    """The paper's ``treatment - control`` in ``metric`` (``"hIoU"``, ``"mIoU_unseen"`` or ``"mIoU(U)"``;
+    points, VOC, docs/reference.md §7.2): ``paper_difference(2, "spt", "zegclip") == 89.6 - 84.3``."""
+    printed = {v: k for k, v in METRIC_KEYS.items()}.get(metric, metric)
+    paper = paper_table(key)
+    return paper[_row(key, treatment).label][printed] - paper[_row(key, control).label][printed]
+
+
 __all__ = [
+    "CONTRASTS",
+    "CONTRAST_METRICS",
+    "CONTROL_ROWS",
     "FAMILIES",
     "METRIC_KEYS",
     "PAPER_TABLES",
@@ -235,6 +384,13 @@ __all__ = [
     "TRAINING_FREE_ROWS",
     "AblationRow",
     "AblationTable",
+    "contrast_label",
+    "contrasts",
+    "contrasts_by_pair",
+    "control_index",
+    "miniature_contrasts",
+    "paired_difference",
+    "paper_difference",
     "paper_table",
     "row_label",
     "spt_blocks_text",

@@ -1,7 +1,11 @@
 """Tests of sptseg_lib.ablations: one list of rows whose presets exist and whose labels find the paper's
-numbers, and the paper's numbers themselves (consistent with eq. 11 and with each other)."""
+numbers, the paper's numbers themselves (consistent with eq. 11 and with each other), and the paired
+contrasts of the ablations (t-intervals checked against hand-computed ones)."""
 
 from __future__ import annotations
+
+import json
+import math
 
 import pytest
 
@@ -82,3 +86,98 @@ def test_paper_tables_are_consistent_with_eq_11_and_each_other() -> None:
     assert ablations.PAPER_TABLES["table2"]["+ SPT + SGD (SPT-SEG)"] == spt_seg
     assert ablations.PAPER_TABLES["table3"]["layers 1-2"] == spt_seg
     assert ablations.PAPER_TABLES["table4"]["3 decoder layers"] == spt_seg
+
+
+# --- paired contrasts -----------------------------------------------------------------------------
+
+
+def test_paired_difference_is_the_hand_computed_t_interval() -> None:
+    # differences 2, 3, 2: mean 7/3, sample std sqrt(1/3), t(0.975, 2 dof) = 4.3027 (printed t tables)
+    d = ablations.paired_difference([3.0, 5.0, 4.0], [1.0, 2.0, 2.0])
+    half = 4.302653 * (1 / 3) ** 0.5 / 3**0.5
+    assert d["differences"] == [2.0, 3.0, 2.0] and d["n"] == 3
+    assert d["mean"] == pytest.approx(7 / 3) and d["std"] == pytest.approx((1 / 3) ** 0.5)
+    assert d["ci95"] == pytest.approx([7 / 3 - half, 7 / 3 + half], abs=1e-5)
+    assert d["verdict"] == "helps"
+    # the same interval as scipy's paired t-test, another route to it
+    import scipy.stats
+
+    ci = scipy.stats.ttest_rel([3.0, 5.0, 4.0], [1.0, 2.0, 2.0]).confidence_interval(0.95)
+    assert d["ci95"] == pytest.approx([ci.low, ci.high])
+
+
+def test_paired_difference_verdicts_and_degenerate_samples() -> None:
+    # differences -1, -2, -1.5, -2.5: mean -1.75, std sqrt(0.41667), t(0.975, 3 dof) = 3.1824
+    d = ablations.paired_difference([1.0, 0.0, 0.5, -0.5], [2.0, 2.0, 2.0, 2.0])
+    half = 3.182446 * (5 / 12) ** 0.5 / 2
+    assert d["ci95"] == pytest.approx([-1.75 - half, -1.75 + half], abs=1e-5)
+    assert d["ci95"][1] < 0 and d["verdict"] == "hurts"
+    assert ablations.paired_difference([1.0, 3.0], [2.0, 1.0])["verdict"] == "no detectable difference"
+    one = ablations.paired_difference([5.0], [4.0])  # one seed: a mean, no spread, no verdict
+    assert one["mean"] == 1.0 and math.isnan(one["std"]) and all(map(math.isnan, one["ci95"]))
+    assert one["verdict"] == "no detectable difference"
+    with pytest.raises(ValueError):
+        ablations.paired_difference([1.0, 2.0], [1.0])
+
+
+def _run(h: float, u: float) -> dict[str, float]:
+    return {"hIoU": h, "mIoU_unseen": u}
+
+
+def test_contrasts_pair_runs_seed_by_seed() -> None:
+    results = {
+        "shapes-zegclip": {0: _run(10, 5), 1: _run(12, 6), 2: _run(11, 4)},
+        "shapes-spt": {2: _run(14, 6), 0: _run(11, 7), 1: _run(15, 6)},  # order of seeds does not matter
+        "shapes-sgd": {0: _run(20, 9), 1: _run(22, 11)},  # seed 2 missing: left out of its contrasts
+    }
+    paired = ablations.contrasts(results, [0, 1, 2])
+    assert list(paired) == ["table2"]  # no depth or decoder rows were run
+    spt, sgd = paired["table2"]  # only the contrasts whose two rows exist, in CONTRASTS order
+    assert (spt["treatment"], spt["control"], spt["seeds"]) == ("shapes-spt", "shapes-zegclip", [0, 1, 2])
+    assert spt["hIoU"]["differences"] == [1, 3, 3] and spt["mIoU_unseen"]["differences"] == [2, 0, 2]
+    assert spt["hIoU"] == ablations.paired_difference([11, 15, 14], [10, 12, 11])
+    assert (sgd["treatment"], sgd["seeds"]) == ("shapes-sgd", [0, 1])
+    assert sgd["hIoU"]["differences"] == [10, 10]
+    assert set(spt) == {"treatment", "control", "seeds", *ablations.CONTRAST_METRICS}
+    voc = ablations.contrasts({f"voc-{k[7:]}": v for k, v in results.items()}, [0, 1, 2], family="voc")
+    assert voc["table2"][0]["treatment"] == "voc-spt"
+    assert voc["table2"][0]["hIoU"] == spt["hIoU"]
+
+
+def test_every_contrast_names_two_rows_of_its_table() -> None:
+    for key, pairs in ablations.CONTRASTS.items():
+        suffixes = {row.preset_suffix for row in ablations.table(key).rows}
+        assert ablations.CONTROL_ROWS[key] in suffixes
+        control = ablations.table_rows(key, "shapes")[ablations.control_index(key)][1]
+        assert control == f"shapes-{ablations.CONTROL_ROWS[key]}"
+        for treatment, control in pairs:
+            assert {treatment, control} <= suffixes, (key, treatment, control)
+    assert [ablations.control_index(k) for k in (1, 2, 3, 4)] == [0, 0, 0, 1]  # Table 4: 3 layers
+    assert ablations.contrast_label(2, "shapes-spt", "shapes-zegclip") == "+ SPT vs baseline (ZegCLIP)"
+    assert ablations.contrast_label("table4", "sptseg-dec1", "sptseg-dec3") == (
+        "1 decoder layer vs 3 decoder layers"
+    )
+    assert ablations.paper_difference(2, "shapes-spt", "shapes-zegclip") == pytest.approx(89.6 - 84.3)
+    assert ablations.paper_difference(2, "spt", "zegclip", "mIoU_unseen") == pytest.approx(86.7 - 77.8)
+    assert ablations.paper_difference(3, "sptseg-depth11-12", "sptseg-depth1-2", "mIoU(U)") == pytest.approx(
+        78.3 - 87.4
+    )
+    with pytest.raises(KeyError, match="no row"):
+        ablations.contrast_label(2, "shapes-sptseg-dec1", "shapes-zegclip")
+
+
+def test_miniature_contrasts_read_a_tables_file_with_or_without_them() -> None:
+    runs = {
+        "shapes-sptseg-dec1": {"0": _run(20, 10), "1": _run(21, 12)},
+        "shapes-sptseg-dec3": {"0": _run(25, 14), "1": _run(24, 13)},
+    }
+    data = {"meta": {"seeds": [0, 1]}, "runs": runs}
+    paired = ablations.miniature_contrasts(data)  # computed from the runs (JSON: seeds as strings)
+    expected = ablations.contrasts({p: {int(s): r for s, r in v.items()} for p, v in runs.items()}, [0, 1])
+    assert paired == expected and paired["table4"][0]["hIoU"]["differences"] == [-5, -3]
+    stored = json.loads(json.dumps({**data, "contrasts": expected}))  # as the script writes them
+    assert ablations.miniature_contrasts(stored) == stored["contrasts"]
+    (pair,) = ablations.contrasts_by_pair(paired).items()
+    assert pair[0] == ("sptseg-dec1", "sptseg-dec3") and pair[1]["table"] == "table4"
+    assert pair[1]["hIoU"] == paired["table4"][0]["hIoU"]
+    assert pair[1]["paper"] == pytest.approx({"hIoU": 87.1 - 90.1, "mIoU_unseen": 82.8 - 87.4})

@@ -9,7 +9,8 @@ pyplot's global state, so the same function serves a static notebook figure, a w
 * :mod:`.decoder`: the spectral guided decoder (eq. 7-9);
 * :mod:`.losses`: the loss (eq. 10);
 * :mod:`.results`: data, training and evaluation (notebooks 00, 05-09);
-* :mod:`.tables`: our numbers beside the paper's (:func:`comparison_table`);
+* :mod:`.tables`: our numbers beside the paper's (:func:`comparison_table`, :func:`ablation_figure`,
+  :func:`contrasts_table`, :func:`contrasts_figure`);
 * :mod:`.common`: what they share (:func:`as_numpy`, :func:`figure_png`, label colours).
 
 ``from sptseg_lib import viz`` gives every name of these modules, and, for the notebooks, the
@@ -91,7 +92,7 @@ from .spectra import (
     spectral_prompt_figure,
     token_spectrum_figure,
 )
-from .tables import comparison_table
+from .tables import ablation_figure, comparison_table, contrasts_figure, contrasts_table
 
 __all__ = [
     "HIGHLIGHTS",
@@ -101,6 +102,7 @@ __all__ = [
     "PAGE_WIDTH",
     "PAPER_TABLES",
     "PSEUDO_RGB",
+    "ablation_figure",
     "as_numpy",
     "band_filter",
     "band_mask",
@@ -109,6 +111,8 @@ __all__ = [
     "class_colours",
     "colour_labels",
     "comparison_table",
+    "contrasts_figure",
+    "contrasts_table",
     "cost_figure",
     "decoder_comparison_figure",
     "denormalise",
