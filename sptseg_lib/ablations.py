@@ -295,8 +295,11 @@ def paired_difference(treatment: list[float], control: list[float]) -> dict[str,
 def contrasts(
     results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], family: str = "shapes"
 ) -> dict[str, list[dict]]:
-    """Every :data:`CONTRASTS` entry whose two rows were run, paired by seed (same data order, same
-    initial weights of the shared parts), for :data:`CONTRAST_METRICS`.
+    """Every :data:`CONTRASTS` entry whose two rows were run, paired by seed, for :data:`CONTRAST_METRICS`.
+
+    A seed fixes the data order, the dropout stream and the prompts' initial weights of both rows; the
+    decoder's initial weights are shared only by rows whose encoders draw the same random numbers first
+    (switching SPT on draws the spectral filter before the decoder, so those pairs start apart).
 
     Args:
         results: preset name (``"shapes-spt"``) -> seed -> that run's metrics (``{"hIoU": ..}``, percent).

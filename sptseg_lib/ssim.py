@@ -108,6 +108,12 @@ def _interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
     return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[0].T
 
 
+@functools.lru_cache(maxsize=16)
+def _interpolation_operator(n_in: int, n_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:func:`_interpolation_matrix` in ``dtype`` on ``device`` (cached: a constant of the two sizes)."""
+    return _interpolation_matrix(n_in, n_out).to(device=device, dtype=dtype)
+
+
 def _window_matrix(n: int, window_size: int, sigma: float) -> torch.Tensor:
     """``Ĝ`` ``(n, n)`` float64, banded: ``Ĝ m`` is the 1-D Gaussian correlation of the columns of ``m``
     with zero padding (``Ĝ[p, q] = g[q - p + r]`` for ``|q - p| <= r``)."""
@@ -158,16 +164,22 @@ def _smoothed_moments(
     a_h, b_h = _axis_operators(h, size[0], window_size, sigma, z.dtype, z.device)
     a_w, b_w = _axis_operators(w, size[1], window_size, sigma, z.dtype, z.device)
     mu = a_h @ z @ a_w.T
+    return mu, b_h @ neighbour_products(z) @ b_w.T
+
+
+def neighbour_products(z: torch.Tensor) -> torch.Tensor:
+    """The neighbour products of :func:`_smoothed_moments` as one ``(..., 2h, 2w)`` map of ``z (..., h, w)``:
+    ``[[z z, 2 z z→], [2 z z↓, 2 (z z↘ + z→ z↓)]]``, so that ``G*(x²) = B_h · products · B_wᵀ``."""
+    h, w = z.shape[-2:]
     padded = F.pad(z, (0, 1, 0, 1))
     right, down, diagonal = padded[..., :h, 1:], padded[..., 1:, :w], padded[..., 1:, 1:]
-    products = torch.cat(
+    return torch.cat(
         [
             torch.cat([z * z, 2 * z * right], -1),
             torch.cat([2 * z * down, 2 * (z * diagonal + right * down)], -1),
         ],
         -2,
-    )  # (..., 2h, 2w)
-    return mu, b_h @ products @ b_w.T
+    )
 
 
 BLOCK_ELEMENTS = 2**18
@@ -181,6 +193,32 @@ def _blocks(shape: torch.Size) -> list[tuple[int, slice]]:
     b, c, h, w = shape
     per = max(1, BLOCK_ELEMENTS // (h * w))
     return [(i, slice(k, min(k + per, c))) for i in range(b) for k in range(0, c, per)]
+
+
+def _target_maps(y: torch.Tensor) -> torch.Tensor | None:
+    """Flat indices of the ``(image, class)`` maps of ``y`` ``(B, C, H, W)`` that hold a non-zero value, or
+    ``None`` when more than half of them do (too little to skip to pay for gathering the others)."""
+    nonzero = y.flatten(2).ne(0).any(-1).flatten()
+    return None if 2 * int(nonzero.sum()) > len(nonzero) else nonzero.nonzero().squeeze(1)
+
+
+def _smooth_maps(maps: torch.Tensor, index: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
+    """``G*m`` of ``maps`` ``(B, C, H, W)`` whose maps outside ``index`` (flat ``(image, class)`` indices, see
+    :func:`_target_maps`) are known to be zero: only the indexed maps are convolved, the others stay
+    exactly zero (the convolution of a zero map). ``index=None`` smooths every map.
+
+    A depthwise convolution treats each map on its own, so the smoothed maps are those of :func:`_smooth`
+    (bit for bit on the CPU: ``tests/test_fast_step.py``); with binary targets most maps belong to absent
+    classes (a scene shows a few of the classes), so this skips most of the work of the three
+    full-resolution convolutions of :class:`_SsimSum`.
+    """
+    if index is None:
+        return _smooth(maps, g)
+    b, c, h, w = maps.shape
+    out = maps.new_zeros(b * c, h, w)
+    if index.numel():
+        out[index] = _smooth(maps.reshape(b * c, h, w)[index], g)
+    return out.reshape(maps.shape)
 
 
 def _ssim_terms(
@@ -207,7 +245,8 @@ class _SsimSum(torch.autograd.Function):
     The gradient of ``x`` through ``G*(xy)`` is ``y · G*(∂S/∂G*(xy))`` (the window is symmetric), so the
     ``G*(xy)`` convolution runs without a graph. The output is a scalar, so the forward pass computes the
     gradients for an incoming gradient of 1 while the pointwise terms are at hand, block by block
-    (:func:`_blocks`); the backward pass only scales them.
+    (:func:`_blocks`); the backward pass only scales them. The three convolutions skip the maps whose
+    target is empty (:func:`_smooth_maps`), where all three are zero.
     """
 
     @staticmethod
@@ -223,7 +262,8 @@ class _SsimSum(torch.autograd.Function):
         C2: float,
         grad_enabled: bool,
     ) -> torch.Tensor:
-        mu_y, e_xy = _smooth(y, g), _smooth(x * y, g)  # one call each: per-block convolutions are slower
+        maps = _target_maps(y)  # G*y, G*(xy) and y · G*(...) vanish on the maps of absent classes
+        mu_y, e_xy = _smooth_maps(y, maps, g), _smooth_maps(x * y, maps, g)
         need_grad = grad_enabled and any(ctx.needs_input_grad[:3])
         if need_grad:
             g_exy, g_mu, g_exx = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
@@ -240,7 +280,7 @@ class _SsimSum(torch.autograd.Function):
                 torch.mul(s, scale, out=g_exx[i, c]).mul_(d1).neg_()  # -S / d2 (times the weight)
                 g_mu[i, c] = n2.sub_(n1).mul_(my).sub_(d2.sub_(d1).mul_(s).mul_(mx)).mul_(scale).mul_(2)
         if need_grad:
-            g_x = _smooth(g_exy, g).mul_(y) if ctx.needs_input_grad[0] else None
+            g_x = _smooth_maps(g_exy, maps, g).mul_(y) if ctx.needs_input_grad[0] else None
             ctx.save_for_backward(g_x, g_mu, g_exx)
         return total
 

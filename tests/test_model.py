@@ -155,32 +155,3 @@ def test_vit_b16_512_forward_backward_and_parameter_counts() -> None:
     out["masks"].float().sigmoid().mean().backward()
     with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
     assert with_grad == set(model.trainable_parameter_names()) - _last_layer_query_update(model)
-
-
-def test_ablation_rows_start_from_the_same_shared_weights() -> None:
-    """Switching SPT on, or changing its depth or the decoder's, leaves every other initial weight as it is
-    for a seed, so that the ablation contrasts over seeds are paired (benchmarks/miniature_tables.py)."""
-    base = ModelConfig(
-        clip_model="sptseg-test-tiny", pretrained=None, image_size=64, prompt_tokens=2, spt=False,
-        decoder_layers=2, decoder_heads=2, decoder_ffn_dim=32,
-    )  # fmt: skip
-
-    def weights(config: ModelConfig) -> dict[str, torch.Tensor]:
-        torch.manual_seed(3)
-        return build_model(config).trainable_state_dict()
-
-    control = weights(base)
-    for changed in (
-        base.replace(spt=True, spt_layers=(0,)),
-        base.replace(spt=True, spt_layers=(0, 1)),
-        base.replace(decoder_layers=3),
-    ):
-        treated = weights(changed)
-        shared = [k for k in control if k in treated]
-        assert len(shared) >= len(control) - 1 and shared
-        for k in shared:
-            assert torch.equal(control[k], treated[k]), k
-    spt_a = weights(base.replace(spt=True, spt_layers=(0,)))
-    spt_b = weights(base.replace(spt=True, spt_layers=(0, 1)))
-    filters = [k for k in spt_a if "spectral" in k]
-    assert filters and all(torch.equal(spt_a[k], spt_b[k]) for k in filters)
