@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_configs import tiny_model_config
 
 from sptseg_lib.__main__ import build_parser, main
 from sptseg_lib.checkpoint import save_checkpoint
-from sptseg_lib.config import EXPERIMENT_PRESETS, DataConfig, ExperimentConfig, ModelConfig, experiment_preset
+from sptseg_lib.config import EXPERIMENT_PRESETS, DataConfig, ExperimentConfig, experiment_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("train", "evaluate", "predict", "prepare-data", "download-data", "presets", "demo")
@@ -88,15 +89,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path, capsys) -> None:
 def test_predict_writes_a_label_png_and_an_overlay(tmp_path: Path, capsys) -> None:
     from sptseg_lib.model import build_model
 
-    model_config = ModelConfig(
-        clip_model="sptseg-test-tiny",
-        pretrained=None,
-        image_size=64,
-        prompt_tokens=2,
-        decoder_layers=1,
-        decoder_heads=2,
-        decoder_ffn_dim=32,
-    )
+    model_config = tiny_model_config()
     exp = ExperimentConfig(
         "tiny", model_config, DataConfig(dataset="shapes", crop_size=64, test_mode="whole", test_stride=48)
     )

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_configs import tiny_model_config
 
 from sptseg_lib.__main__ import main
 from sptseg_lib.checkpoint import save_checkpoint
-from sptseg_lib.config import DataConfig, ExperimentConfig, ModelConfig, experiment_preset
+from sptseg_lib.config import DataConfig, ExperimentConfig, experiment_preset
 from sptseg_lib.data.base import read_image
 from sptseg_lib.data.custom import check_class_names, custom_split, parse_class_names
 from sptseg_lib.data.paths import DataError
@@ -43,16 +44,7 @@ def checkpoint(tmp_path_factory) -> Path:
     """A random-weight tiny SPT-SEG (spectral filter fixed to the 8x8 grid of 64-px crops), perturbed so
     that it is not a fresh build."""
     folder = tmp_path_factory.mktemp("ckpt")
-    model_config = ModelConfig(
-        clip_model="sptseg-test-tiny",
-        pretrained=None,
-        image_size=64,
-        prompt_tokens=2,
-        spt_layers=(0,),
-        decoder_layers=1,
-        decoder_heads=2,
-        decoder_ffn_dim=32,
-    )
+    model_config = tiny_model_config(spt_layers=(0,))
     exp = ExperimentConfig(
         "tiny", model_config, DataConfig(dataset="shapes", crop_size=64, test_mode="whole", test_stride=48)
     )

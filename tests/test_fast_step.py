@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_configs import tiny_model_config
 
-from sptseg_lib.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig, experiment_preset
+from sptseg_lib.config import DataConfig, ExperimentConfig, TrainConfig, experiment_preset
 from sptseg_lib.data.splits import ZeroShotSplit
 from sptseg_lib.losses import (
     SegmentationCriterion,
@@ -173,16 +174,7 @@ SPLIT = ZeroShotSplit("toy", ("ant", "bee", "cat", "dog", "eel"), unseen=(3, 4))
 
 
 def _tiny_experiment() -> ExperimentConfig:
-    model = ModelConfig(
-        clip_model="sptseg-test-tiny",
-        pretrained=None,
-        image_size=32,
-        prompt_tokens=2,
-        decoder_layers=2,
-        decoder_heads=2,
-        decoder_ffn_dim=32,
-        spt_grid_mode="interpolate",
-    )
+    model = tiny_model_config(image_size=32, decoder_layers=2, spt_grid_mode="interpolate")
     train = TrainConfig(iterations=4, batch_size=4, warmup_iters=1, lr=1e-3, checkpoint_every=4, amp="off")
     data = DataConfig(dataset="toy", crop_size=32, test_mode="whole", test_stride=32, num_workers=0)
     return ExperimentConfig("toy", model, data, train)

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import tiny_configs
 import torch
 import torch.multiprocessing as mp
 
@@ -68,19 +69,9 @@ class RandomSegmentation(torch.utils.data.Dataset):
 
 
 def tiny_model_config(**changes) -> ModelConfig:
-    base = ModelConfig(
-        clip_model="sptseg-test-tiny",
-        pretrained=None,
-        image_size=SIZE,
-        prompt_tokens=2,
-        prompt_dropout=0.0,
-        decoder_layers=1,
-        decoder_heads=2,
-        decoder_ffn_dim=32,
-        decoder_dropout=0.0,
-        spt_grid_mode="interpolate",
-    )
-    return base.replace(**changes)
+    """The tests' tiny network at ``SIZE`` px, without dropout, its filter resized to any grid."""
+    fixed = dict(image_size=SIZE, prompt_dropout=0.0, decoder_dropout=0.0, spt_grid_mode="interpolate")
+    return tiny_configs.tiny_model_config(**{**fixed, **changes})
 
 
 def experiment(**train) -> ExperimentConfig:

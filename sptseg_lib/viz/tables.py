@@ -33,6 +33,16 @@ OURS_COLOUR = "tab:blue"
 """Our numbers (bars, dots) in :func:`ablation_figure`."""
 PAPER_COLOUR = "tab:red"
 """The paper's numbers (hollow diamonds) in both figures."""
+PAPER_MARKER: dict = dict(
+    marker="D",
+    markersize=6,
+    markerfacecolor="none",
+    markeredgecolor=PAPER_COLOUR,
+    markeredgewidth=1.4,
+    linestyle="none",
+    gid="paper",
+)
+"""How the paper's values are drawn in both ablation figures: hollow diamonds."""
 VERDICT_COLOURS = {"helps": "tab:green", "hurts": "tab:orange", "no detectable difference": "0.45"}
 """A contrast's colour in :func:`contrasts_figure`, by the verdict of
 :func:`sptseg_lib.ablations.paired_difference`."""
@@ -190,13 +200,7 @@ def ablation_figure(
             twin.plot(
                 x + 0.36,
                 paper,
-                linestyle="none",
-                marker="D",
-                markersize=6,
-                markerfacecolor="none",
-                markeredgecolor=PAPER_COLOUR,
-                markeredgewidth=1.4,
-                gid="paper",
+                **PAPER_MARKER,
             )
             twin.tick_params(axis="y", colors=PAPER_COLOUR, labelsize=7)
             twin.set_ylabel(
@@ -286,13 +290,7 @@ def contrasts_figure(
             ax.plot(
                 paper_difference(key, entry["treatment"], entry["control"], metric),
                 yi,
-                marker="D",
-                markersize=6,
-                markerfacecolor="none",
-                markeredgecolor=PAPER_COLOUR,
-                markeredgewidth=1.4,
-                linestyle="none",
-                gid="paper",
+                **PAPER_MARKER,
             )
         ax.set_xlabel(f"{_printed(metric)}: treatment - control (points)", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
