@@ -103,8 +103,10 @@ TABLES, FULLY_ROWS = miniature_tables()
 
 
 def run_experiment(preset: str, args: argparse.Namespace, seed: int) -> ExperimentConfig:
-    """The preset with this script's recipe: shortened to ``--iterations`` (warm-up scaled), ``seed``."""
-    return experiment_preset(preset).shortened(args.iterations).with_overrides({"train.seed": seed})
+    """The preset with this script's recipe: shortened to ``--iterations`` (warm-up scaled), ``seed``, and
+    the ``--set`` changes (the same for every row)."""
+    exp = experiment_preset(preset).shortened(args.iterations)
+    return exp.with_overrides([*args.set, f"train.seed={seed}"])
 
 
 def config_key(exp: ExperimentConfig) -> str:
@@ -228,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         help="scenes scored: the tables' test split, or val for choosing a recipe (never both from one)",
     )
     p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recipe change applied to every row, as the CLI's --set (e.g. model.gate_init=first_batch)",
+    )
     p.add_argument("--fully", action="store_true", help="add Table 1's fully supervised rows")
     p.add_argument("--rows", nargs="*", help="only these presets (without the shapes- prefix)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (1 is fastest)")
@@ -345,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "recipe": f"{args.iterations} iterations of batch {ref.batch_size} per run (AdamW lr {ref.lr:g}, "
         f"poly decay, warm-up {ref.warmup_iters} iterations), {args.jobs} run(s) at a time with "
-        f"{args.threads} torch thread(s) each",
+        f"{args.threads} torch thread(s) each" + "".join(f"; --set {c}" for c in args.set),
         "seeds": seeds,
         "test_images": len(test),
         "split": args.split,

@@ -297,9 +297,10 @@ def contrasts(
 ) -> dict[str, list[dict]]:
     """Every :data:`CONTRASTS` entry whose two rows were run, paired by seed, for :data:`CONTRAST_METRICS`.
 
-    A seed fixes the data order, the dropout stream and the prompts' initial weights of both rows; the
-    decoder's initial weights are shared only by rows whose encoders draw the same random numbers first
-    (switching SPT on draws the spectral filter before the decoder, so those pairs start apart).
+    A seed fixes the data order, the dropout stream and the initial weights of every part both rows have:
+    the spectral filter is drawn from a generator of its own (:func:`~sptseg_lib.encoder.component_seed`)
+    and the decoder's layers are copies of one, so switching SPT on, moving it or changing the decoder's
+    depth leaves the prompts and the decoder as they were (``tests/test_model.py``).
 
     Args:
         results: preset name (``"shapes-spt"``) -> seed -> that run's metrics (``{"hIoU": ..}``, percent).

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from .clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, vision_depth
 
 SptGridMode = Literal["error", "interpolate"]
+GateInit = Literal["randn", "first_batch"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ class ModelConfig:
     hilo_alpha: float = 0.9
     hilo_hifi_projection: bool = False
     """LITv2 applies ``h_proj`` to the Hi-Fi output; the SPT code defines it but does not apply it."""
+    gate_init: GateInit = "randn"
+    """The eq. 7 gate's direction ``xi`` at the start of training: ``randn`` (``N(0, 1)``, the reference)
+    or ``first_batch`` (each SGD layer's ``xi`` turned towards the mean direction of its HiLo output on
+    the first training batch, so that the gate cannot start closed on every token; see
+    :meth:`sptseg_lib.decoder.MaskDecoder.initialise_gates` and ``data/miniature/spread/README.md``)."""
 
     # --- text side ---------------------------------------------------------------------------
     templates: str = "voc"
@@ -88,6 +94,8 @@ class ModelConfig:
             raise ValueError(f"hilo_alpha must lie in [0, 1], got {self.hilo_alpha}")
         if self.spt_grid_mode not in ("error", "interpolate"):
             raise ValueError(f"spt_grid_mode must be 'error' or 'interpolate', got {self.spt_grid_mode!r}")
+        if self.gate_init not in ("randn", "first_batch"):
+            raise ValueError(f"gate_init must be 'randn' or 'first_batch', got {self.gate_init!r}")
         if self.templates not in ("voc", "coco"):
             raise ValueError(f"templates must be 'voc' or 'coco', got {self.templates!r}")
         if self.spt and not self.spt_layers:

@@ -36,7 +36,8 @@ parameters (as the reference does) or freeze them.
 Initialisation: PyTorch defaults throughout (the reference's head never calls its trunc-normal
 ``init_weights``, docs/reference.md §3.1), except ``xi ~ N(0, 1)`` and ``P = I`` of the gate (eq. 7).
 Layers are deep copies of one another, so all layers start from the same values (as the reference's
-``_get_clones``) and then train independently.
+``_get_clones``) and then train independently. A random ``xi`` can close the gate on every token (no
+gradient then reaches anything); :meth:`MaskDecoder.initialise_gates` is the switchable remedy.
 """
 
 from __future__ import annotations
@@ -154,6 +155,17 @@ class SpectralGate(nn.Module):
         """``z (B, N, dim)`` -> ``z_hat (B, N, dim)``."""
         return (z * self.similarity(z)) @ self.P
 
+    @torch.no_grad()
+    def point_at(self, z: torch.Tensor) -> None:
+        """Turn ``xi`` towards the mean direction of the tokens ``z (B, N, dim)``, keeping its norm.
+
+        The mean of the unit tokens ``m = mean_i z_i/|z_i|`` has ``mean_i cos(z_i, m) = |m| > 0``, so some
+        tokens are open afterwards whatever ``z`` is (unless every token is 0); with a random ``xi`` every
+        cosine can be negative, every token closed, and no gradient reaches anything before the gate.
+        """
+        direction = F.normalize(F.normalize(z.float(), dim=-1).mean(dim=(0, 1)), dim=0)
+        self.xi.copy_(direction.to(self.xi.dtype) * self.xi.norm())
+
 
 class SpectralGuidedDecoderLayer(nn.Module):
     """SPT's Spectral Guided Decode layer (eq. 4-9, docs/reference.md §3.2).
@@ -236,6 +248,22 @@ class MaskDecoder(nn.Module):
         else:
             layer = ZegCLIPDecoderLayer(dim, heads, ffn_dim, dropout)
         self.layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(num_layers))
+
+    @torch.no_grad()
+    def initialise_gates(self, dense: torch.Tensor, grid: tuple[int, int]) -> list[float]:
+        """Point every SGD layer's gate (eq. 7) at the mean direction of its HiLo output on ``dense``
+        ``(B, h*w, dim)`` (:meth:`SpectralGate.point_at`; ``ModelConfig.gate_init = "first_batch"``).
+
+        Each layer's HiLo reads the same pixel memory, so no queries are needed. Returns the share of
+        tokens each layer's gate lets through afterwards (``sim > 0``); ``[]`` for ZegCLIP layers.
+        """
+        open_share = []
+        for layer in self.layers:
+            if isinstance(layer, SpectralGuidedDecoderLayer):
+                z = layer.hilo(dense, grid)
+                layer.gate.point_at(z)
+                open_share.append(float((layer.gate.similarity(z) > 0).float().mean()))
+        return open_share
 
     def _check_inputs(
         self, dense: torch.Tensor, grid: tuple[int, int], g: torch.Tensor, text: torch.Tensor

@@ -13,6 +13,8 @@ map = the projected patch tokens ``(B, D, h, w)``, both L2-normalised (D = 512 f
 
 from __future__ import annotations
 
+import zlib
+
 import torch
 import torch.nn.functional as F
 from open_clip.transformer import VisionTransformer
@@ -40,6 +42,13 @@ def interpolate_pos_embed(
     patch = F.interpolate(patch.float(), size=dst_grid, mode="bilinear", align_corners=False)
     patch = patch.permute(0, 2, 3, 1).reshape(dst_grid[0] * dst_grid[1], -1).to(pos_embed.dtype)
     return torch.cat([pos_embed[:1], patch], dim=0)
+
+
+def component_seed(name: str) -> int:
+    """A seed for one component's initial weights: the global generator's seed (``torch.manual_seed``, as
+    the trainer sets it from ``train.seed``) combined with the component's name, so that the component is
+    initialised the same way whatever else the model holds, without drawing from the global stream."""
+    return (torch.initial_seed() + zlib.crc32(name.encode())) % 2**63
 
 
 class PromptedCLIPEncoder(nn.Module):
@@ -88,14 +97,19 @@ class PromptedCLIPEncoder(nn.Module):
                 raise ValueError(
                     f"spt_layers {bad} out of range: the ViT has blocks 0..{self.num_blocks - 1}"
                 )
-            self.spectral = SpectralPrompt(
-                self.width,
-                self.token_grid(config.image_size, config.image_size),
-                config.spt_layers,
-                shared=config.spt_shared_filter,
-                init_std=config.spt_filter_init_std,
-                grid_mode=config.spt_grid_mode,
-            )
+            # Drawn from a generator of its own (seeded from the global seed), so that switching SPT on
+            # leaves every other initial weight as it is: +SPT and ZegCLIP, SPT-SEG and +SGD start from
+            # the same prompts and decoder for a seed, and ablation contrasts over seeds are paired.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(component_seed("spectral prompt"))
+                self.spectral = SpectralPrompt(
+                    self.width,
+                    self.token_grid(config.image_size, config.image_size),
+                    config.spt_layers,
+                    shared=config.spt_shared_filter,
+                    init_std=config.spt_filter_init_std,
+                    grid_mode=config.spt_grid_mode,
+                )
         self._pos_cache: dict[tuple, torch.Tensor] = {}
 
     # ------------------------------------------------------------------------------------------------

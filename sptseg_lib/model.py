@@ -166,6 +166,21 @@ class SPTSeg(nn.Module):
         return {"masks": layer_masks[-1], "layer_masks": layer_masks, "global": g, "dense": dense}
 
     @torch.no_grad()
+    def initialise_gates(self, images: torch.Tensor) -> list[float]:
+        """Point the SGD gates at the first batch's tokens (``gate_init = "first_batch"``, eq. 7):
+        :meth:`~sptseg_lib.decoder.MaskDecoder.initialise_gates` on the encoder's dense map of ``images``
+        ``(B, 3, H, W)``, computed in eval mode (no dropout, no random numbers drawn). Returns each SGD
+        layer's share of open tokens afterwards."""
+        was_training = self.training
+        self.eval()
+        try:
+            _, dense = self.encoder(images)
+            tokens = dense.flatten(2).transpose(1, 2)  # (B, h*w, D)
+            return self.decoder.initialise_gates(tokens, dense.shape[-2:])
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
     def predict(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Per-class sigmoid scores ``(B, C, H, W)`` at the image size: the last layer's logits resized
         bilinearly (``align_corners=False``), then the sigmoid. The seen-class penalty and the windows are

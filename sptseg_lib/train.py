@@ -457,6 +457,10 @@ class Trainer:
         if resume_state is not None:
             self._restore(resume_state)
             self._saved_step = self.step
+        # ModelConfig.gate_init: pointed at the first batch's tokens, once, at the start of a fresh run.
+        self._gates_pending = (
+            experiment.model.gate_init == "first_batch" and self.step == 0 and not t.init_from
+        )
 
         self.engine: nn.Module = self.model
         if self.dist.distributed:
@@ -554,6 +558,8 @@ class Trainer:
         ``1/accumulation``, ``focal``/``dice`` by ``num_masks(micro) / num_masks(step)``. DDP's gradient
         average over processes completes it.
         """
+        if self._gates_pending:
+            self._initialise_gates(batches[0]["image"].to(self.device))
         lr = self.schedule.lr_at(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -598,6 +604,20 @@ class Trainer:
             self.step += 1
         totals["lr"] = lr
         return totals
+
+    def _initialise_gates(self, images: torch.Tensor) -> None:
+        """``gate_init = "first_batch"``: :meth:`SPTSeg.initialise_gates` on this process's first micro-batch;
+        with several processes the directions are averaged, so that every process keeps the same weights."""
+        open_share = self.model.initialise_gates(images)
+        if self.dist.distributed:
+            with torch.no_grad():
+                for name, p in self.model.named_parameters():
+                    if name.endswith("gate.xi"):
+                        norm = p.norm()
+                        dist.all_reduce(p.data)
+                        p.copy_(F.normalize(p, dim=0) * norm)
+        self._gates_pending = False
+        self._log({"event": "gate_init", "step": self.step, "open_share": open_share})
 
     @contextlib.contextmanager
     def _uninterruptible(self) -> Iterator[None]:

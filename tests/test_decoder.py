@@ -221,3 +221,36 @@ def test_bad_inputs_are_explained() -> None:
         MaskDecoder(DIM, num_layers=0)
     with pytest.raises(ValueError, match="multiple of heads"):
         ZegCLIPDecoderLayer(30, heads=4)
+
+
+def test_pointing_the_gate_opens_tokens_a_random_xi_closes() -> None:
+    """``gate_init = "first_batch"``: ``xi`` becomes the mean direction of the unit tokens (computed here
+    directly), keeps its norm, and opens tokens that all had a negative cosine with the old ``xi``."""
+    torch.manual_seed(0)
+    gate = SpectralGate(DIM)
+    common = -gate.xi.detach() / gate.xi.detach().norm()  # every token points away from xi
+    z = 3 * common + 0.3 * torch.randn(2, 12, DIM)
+    assert (gate.similarity(z) == 0).all()  # closed: no gradient reaches z or xi
+    norm = gate.xi.norm().item()
+    gate.point_at(z)
+    units = [t / t.norm() for t in z.reshape(-1, DIM)]
+    mean = sum(units) / len(units)
+    assert torch.allclose(gate.xi / gate.xi.norm(), mean / mean.norm(), atol=1e-6)
+    assert gate.xi.norm().item() == pytest.approx(norm, rel=1e-6)
+    assert (gate.similarity(z) > 0).all()
+
+
+def test_initialise_gates_points_every_sgd_layer_at_its_own_hilo_output() -> None:
+    torch.manual_seed(1)
+    dense, _, _ = _inputs()
+    dec = MaskDecoder(DIM, num_layers=2, sgd=True, heads=HEADS, ffn_dim=FFN)
+    with torch.no_grad():
+        dec.layers[1].hilo.l_proj.weight.mul_(-1)  # the layers' HiLo outputs now differ
+    shares = dec.initialise_gates(dense, GRID)
+    assert len(shares) == 2 and all(0 < s <= 1 for s in shares)
+    for layer in dec.layers:
+        z = layer.hilo(dense, GRID).detach()
+        mean = F.normalize(F.normalize(z, dim=-1).mean(dim=(0, 1)), dim=0)
+        assert torch.allclose(F.normalize(layer.gate.xi.detach(), dim=0), mean, atol=1e-5)
+    zegclip = MaskDecoder(DIM, num_layers=2, sgd=False, heads=HEADS, ffn_dim=FFN)
+    assert zegclip.initialise_gates(dense, GRID) == []

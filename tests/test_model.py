@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_configs import tiny_model_config
 
 from sptseg_lib.checkpoint import CheckpointError, save_checkpoint
 from sptseg_lib.clip_loading import load_clip
@@ -155,3 +156,29 @@ def test_vit_b16_512_forward_backward_and_parameter_counts() -> None:
     out["masks"].float().sigmoid().mean().backward()
     with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
     assert with_grad == set(model.trainable_parameter_names()) - _last_layer_query_update(model)
+
+
+def test_ablation_rows_start_from_the_same_shared_weights() -> None:
+    """Switching SPT on, moving it, or changing the decoder's depth leaves every other initial weight as it
+    is for a seed, so that the ablation contrasts over seeds are paired (``ablations.contrasts``)."""
+    base = tiny_model_config(spt=False, decoder_layers=2)
+
+    def weights(config: ModelConfig) -> dict[str, torch.Tensor]:
+        torch.manual_seed(3)
+        return build_model(config).trainable_state_dict()
+
+    control = weights(base)
+    for changed in (
+        base.replace(spt=True, spt_layers=(0,)),
+        base.replace(spt=True, spt_layers=(0, 1)),
+        base.replace(decoder_layers=3),
+    ):
+        treated = weights(changed)
+        shared = [k for k in control if k in treated]
+        assert len(shared) >= len(control) - 1 and shared
+        for k in shared:
+            assert torch.equal(control[k], treated[k]), k
+    spt_a = weights(base.replace(spt=True, spt_layers=(0,)))
+    spt_b = weights(base.replace(spt=True, spt_layers=(0, 1)))
+    filters = [k for k in spt_a if "spectral" in k]
+    assert filters and all(torch.equal(spt_a[k], spt_b[k]) for k in filters)

@@ -379,3 +379,32 @@ def test_a_weights_only_export_evaluates_and_starts_runs_but_does_not_resume(tmp
     assert load_checkpoint(exported)["step"] == 2  # untouched
     started = make_trainer(tmp_path / "next", experiment(iterations=2, init_from=str(exported)))
     assert_same(trainable(started), full["model"], atol=0)
+
+
+def test_first_batch_gate_init_runs_once_at_the_start_of_a_fresh_run(tmp_path: Path) -> None:
+    """``gate_init = "first_batch"`` points the gates at the first micro-batch before the first update (the
+    same as calling ``initialise_gates`` on it by hand), logs it, and is not repeated on resume."""
+    exp = experiment(iterations=2, checkpoint_every=1).with_overrides({"model.gate_init": "first_batch"})
+    trainer = make_trainer(tmp_path / "run", exp)
+    first = next(trainer._loader())["image"]
+    by_hand = make_trainer(tmp_path / "by_hand", exp)
+    by_hand.model.initialise_gates(first)
+    expected = {n: p.detach().clone() for n, p in by_hand.model.named_parameters() if n.endswith("gate.xi")}
+    assert expected
+    seen = {}
+
+    def before_step(module, args):
+        if not seen:
+            seen.update({n: p.detach().clone() for n, p in module.named_parameters() if n.endswith(".xi")})
+
+    trainer.model.register_forward_pre_hook(before_step)
+    trainer.fit(iterations=1)
+    assert_same(seen, expected)
+    resumed = make_trainer(tmp_path / "run", exp, resume=True)
+    resumed.fit()
+    events = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    inits = [e for e in events if e.get("event") == "gate_init"]
+    assert len(inits) == 1 and inits[0]["step"] == 0 and all(0 < s <= 1 for s in inits[0]["open_share"])
+    plain = make_trainer(tmp_path / "plain", experiment(iterations=1))
+    plain.fit()
+    assert "gate_init" not in (tmp_path / "plain" / "log.jsonl").read_text()
