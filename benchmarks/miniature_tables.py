@@ -123,12 +123,18 @@ def run_one(
     args = argparse.Namespace(**options)
     run_dir = Path(out) / preset / f"seed{seed}"
     result_file = Path(args.record) / preset / f"seed{seed}.json" if args.record else run_dir / "result.json"
+    exp = run_experiment(preset, args, seed)
     if result_file.is_file():
-        return json.loads(result_file.read_text()), False
+        recorded = json.loads(result_file.read_text())
+        if "config" in recorded and recorded["config"] != json.loads(config_key(exp)):
+            raise SystemExit(
+                f"{result_file} records a run of another configuration than {preset} seed {seed} with "
+                f"--set {args.set}: record runs of another recipe in another --record folder"
+            )
+        return recorded, False
     if time.time() > deadline:
         return None, False
     torch.set_num_threads(args.threads)
-    exp = run_experiment(preset, args, seed)
     start = time.perf_counter()
     resume = latest_checkpoint(run_dir) is not None
     trainer = Trainer(exp, run_dir, device="cpu", progress=False, resume=resume)
@@ -149,6 +155,8 @@ def run_one(
         "train_seconds": round(train_s, 1),
         "eval_seconds": round(time.perf_counter() - start - train_s, 1),
         "final_loss": record.get("loss"),
+        "set": args.set,
+        "config": json.loads(config_key(exp)),
         **{m: result[m] for m in METRICS},
         "IoU": dict(zip(SHAPES_SPLIT.class_names, result["IoU"])),
     }
