@@ -142,7 +142,7 @@ def run_one(
     train_s = time.perf_counter() - start
     result = evaluate(
         trainer.model,
-        ShapesDataset(args.split),
+        ShapesDataset(args.split, size=exp.data.crop_size),
         SHAPES_SPLIT,
         setting=exp.train.setting,
         mode="whole",

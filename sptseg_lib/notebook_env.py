@@ -10,10 +10,18 @@ then only uses ``env``:
 * ``device``: ``"auto"`` (CUDA when available, else the CPU), or any ``torch.device`` string.
 * ``clip``: ``"auto"`` (full: real ViT-B/16; smoke: real ViT-B/16 only when ``$SPTSEG_CLIP_WEIGHTS`` names
   a file, else the shipped tiny CLIP ``data/tiny_clip/``, else a randomly initialised tiny CLIP),
-  or one of ``"real"``, ``"tiny"``, ``"random"`` (or ``"none"`` for a notebook that needs no CLIP).
+  or one of ``"real"``, ``"tiny"``, ``"random"`` (the profile's architecture, ViT-B/16 in full, with
+  random weights; or ``"none"`` for a notebook that needs no CLIP).
   :attr:`NotebookEnv.clip_description` says plainly which one was loaded; with random weights every
   picture of features is a picture of an untrained network.
 * each notebook's figures go to ``<runs>/notebooks/<notebook>/`` (:func:`sptseg_lib.runs.runs_dir`).
+
+The notebooks that train or load a run (06-09) build their CLIP from the run's preset instead: their
+``clip`` parameter is ``"auto"`` (the preset's weights) or ``"random"`` (the preset's architecture with
+random weights), turned into config overrides by :func:`run_overrides`, with a ``batch_size``; so the full
+profile runs on a CPU without ViT-B/16's weights (random weights, a data root, a few iterations and test
+images: what ``tests/test_notebooks_full.py`` does), its numbers then meaning nothing
+(:func:`weights_note` says so).
 
 Runs (train or load, the shipped miniature) are :mod:`sptseg_lib.runs`'s; token probes of the encoder are
 :func:`sptseg_lib.encoder.block_tokens`.
@@ -25,6 +33,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import open_clip
@@ -42,6 +51,10 @@ from .viz import figure_png
 
 PROFILES = ("smoke", "full")
 CLIP_CHOICES = ("auto", "real", "tiny", "random", "none")
+RUN_CLIP_CHOICES = ("auto", "random")
+"""The ``clip`` parameter of a notebook that trains or loads a run (:func:`run_overrides`)."""
+FULL_CLIP_NAME = "ViT-B-16"
+"""The full profile's CLIP (the paper's backbone), with real or random weights."""
 SMOKE_IMAGE_SIZE = 64
 """The side of the images the smoke profile feeds the tiny CLIP: the shapes world's 64 px, which its 8-px
 patches make an 8 x 8 token grid (the miniature's one geometry: the shipped trained run, its spectral
@@ -130,12 +143,27 @@ def _choose_clip(profile: str, clip: str) -> str:
     return "tiny" if tiny_clip_weights() is not None else "random"
 
 
-def load_notebook_clip(source: str, device: torch.device) -> tuple[str, open_clip.CLIP, str]:
-    """``(config name, model, plain description)`` for ``source`` in ``real``/``tiny``/``random``."""
+def load_notebook_clip(
+    source: str, device: torch.device, profile: str = "smoke"
+) -> tuple[str, open_clip.CLIP, str]:
+    """``(config name, model, plain description)`` for ``source`` in ``real``/``tiny``/``random``;
+    ``random`` is the profile's architecture (full: ViT-B/16; smoke: the tiny CLIP) with random weights."""
     if source == "real":
-        model = load_clip("ViT-B-16", "openai", device=device)
+        model = load_clip(FULL_CLIP_NAME, "openai", device=device)
         text = "CLIP ViT-B/16 with OpenAI's pretrained weights (the paper's backbone)."
-        return "ViT-B-16", model, text
+        return FULL_CLIP_NAME, model, text
+    if source == "random" and profile == "full":
+        torch.manual_seed(0)
+        logging.disable(logging.WARNING)  # open_clip's "initialized randomly" log: said plainly below
+        try:
+            model = load_clip(FULL_CLIP_NAME, None, device=device)
+        finally:
+            logging.disable(logging.NOTSET)
+        text = (
+            "RANDOM WEIGHTS: a randomly initialised CLIP ViT-B/16 (the paper's architecture, clip='random'); "
+            "features are those of an untrained network."
+        )
+        return FULL_CLIP_NAME, model, text
     weights = tiny_clip_weights()
     if source == "tiny":
         if weights is None:
@@ -190,17 +218,56 @@ def setup(
     out = runs_dir("notebooks", notebook)
     if source == "none":
         return NotebookEnv(profile, dev, source, "No CLIP loaded (not needed here).", "", None, size, out)
-    name, model, text = load_notebook_clip(source, dev)
+    name, model, text = load_notebook_clip(source, dev, profile)
     model.requires_grad_(False)
     return NotebookEnv(profile, dev, source, text, name, model.eval(), size, out)
+
+
+# ------------------------------------------------------------------------------ runs of notebooks 06-09
+
+
+def run_overrides(clip: str = "auto", batch_size: int = 0) -> dict[str, Any]:
+    """The config overrides (dotted fields, :meth:`~sptseg_lib.config.ExperimentConfig.with_overrides`)
+    that a notebook training or loading a run passes to :func:`sptseg_lib.runs.training_run` or
+    :func:`~sptseg_lib.runs.evaluated_presets`.
+
+    Args:
+        clip: ``"auto"``: the preset's CLIP weights (full: ViT-B/16's OpenAI weights; smoke: the tiny CLIP);
+            ``"random"``: the preset's CLIP architecture with random weights (``model.pretrained=None``),
+            e.g. to run the full profile on a CPU without the weights; its numbers then mean nothing.
+        batch_size: the global batch (``train.batch_size``); 0 keeps the preset's (16).
+    """
+    if clip not in RUN_CLIP_CHOICES:
+        raise ValueError(
+            f"clip must be one of {RUN_CLIP_CHOICES} in a notebook that trains or loads a run (its CLIP is "
+            f"the preset's, with its weights or random ones), got {clip!r}"
+        )
+    if batch_size < 0:
+        raise ValueError(f"batch_size must be >= 1, or 0 for the preset's, got {batch_size}")
+    overrides: dict[str, Any] = {"model.pretrained": None} if clip == "random" else {}
+    if batch_size:
+        overrides["train.batch_size"] = batch_size
+    return overrides
+
+
+def weights_note(model: ModelConfig) -> str:
+    """``""`` when ``model``'s CLIP has trained weights; else one plain sentence saying that its weights
+    are random, so that every figure computed with it is that of an untrained network."""
+    if model.pretrained is not None:
+        return ""
+    return (
+        f"RANDOM WEIGHTS: the CLIP ({model.clip_model}) was randomly initialised (clip='random'); "
+        "every figure computed with it is that of an untrained network and measures nothing."
+    )
 
 
 # ------------------------------------------------------------------------------------------ images
 
 
-def photo(name: str = "astronaut", size: int = 128) -> np.ndarray:
+def photo(name: str = "astronaut", size: int = 128, square: bool = True) -> np.ndarray:
     """A real photo from ``skimage.data`` (``astronaut``, ``chelsea``, ``coffee``, ``camera``, ...),
-    centre-cropped to a square and resized to ``size`` pixels: ``(size, size, 3)`` uint8 RGB."""
+    centre-cropped to a square and resized to ``size`` pixels: ``(size, size, 3)`` uint8 RGB; with
+    ``square=False`` not cropped, its short side resized to ``size`` (aspect ratio kept)."""
     loader = getattr(skimage.data, name, None)
     if loader is None:
         raise ValueError(f"skimage.data has no image {name!r}; try astronaut, chelsea, coffee or camera")
@@ -209,20 +276,27 @@ def photo(name: str = "astronaut", size: int = 128) -> np.ndarray:
         image = np.repeat(image[..., None], 3, axis=-1)
     h, w = image.shape[:2]
     side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    image = image[top : top + side, left : left + side, :3]
-    out = resize(image, (size, size), anti_aliasing=True, preserve_range=True)
+    if square:
+        top, left = (h - side) // 2, (w - side) // 2
+        image = image[top : top + side, left : left + side]
+        h = w = side
+    shape = (round(h * size / side), round(w * size / side))
+    out = resize(image[..., :3], shape, anti_aliasing=True, preserve_range=True)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
 __all__ = [
     "CLIP_CHOICES",
+    "FULL_CLIP_NAME",
     "PROFILES",
+    "RUN_CLIP_CHOICES",
     "SMOKE_IMAGE_SIZE",
     "NotebookEnv",
     "load_notebook_clip",
     "photo",
     "resolve_device",
+    "run_overrides",
     "setup",
     "show_figures_inline",
+    "weights_note",
 ]

