@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from benchmark_scripts import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,7 @@ def _options(record: Path, changes: list[str]) -> dict:
 
 
 def test_recorded_runs_are_reused_only_for_their_own_configuration(tmp_path: Path) -> None:
-    tables = _tables_module()
+    tables = benchmark_script("miniature_tables")
     recipe = ["model.gate_init=first_batch"]
     exp = tables.run_experiment("shapes-sgd", tables.argparse.Namespace(**_options(tmp_path, recipe)), 2)
     assert exp.model.gate_init == "first_batch" and exp.train.seed == 2 and exp.train.iterations == 1500

@@ -1,0 +1,308 @@
+"""When do spectral prompts help? The pre-registered miniature study of SPT (issue 15), its arms as data.
+
+Each arm asks one question by comparing a treatment with a control on the same seeds (paired: same data
+order and same initial weights of the shared parts, ``sptseg_lib.ablations.contrasts``), trained by
+:func:`miniature_tables.run_one` with the recipe of the miniature tables (:data:`RECIPE`) and scored on the
+200 fixed ``test`` scenes. The arms, the seeds and the rule for more seeds were fixed before any run:
+
+* 5 seeds (0-4) per side; an arm whose 95% interval of the paired hIoU difference is wider than +-5 after
+  them gets 5 more (5-9), whichever its sign (:func:`needs_more_seeds`);
+* per comparison: both sides' pAcc, mIoU(S), mIoU(U), hIoU per seed and as mean and std, the paired
+  differences in hIoU and mIoU(U) with their t-intervals (:func:`sptseg_lib.ablations.paired_difference`),
+  and the verdict of the hIoU interval: ``helps`` (above 0), ``hurts`` (below 0) or
+  ``no detectable difference``.
+
+The sides of the default world are the tables' runs (``data/miniature/tables_runs/test``): a run recorded
+there is reused, not retrained. Every other side records its runs under
+``data/miniature/spt_study/runs/<side>/`` as they finish, and a rerun skips recorded runs, so the study can
+be completed over several sittings (commit the records as they come). Output:
+``data/miniature/spt_study.json`` and ``.md``::
+
+    python benchmarks/spt_study.py --dry-run            # the runs still to do, per arm
+    nice python benchmarks/spt_study.py --jobs 2 --budget-minutes 150
+    python benchmarks/spt_study.py --arms zero_init_filter --jobs 2
+
+``spectral_world`` (a world whose classes differ by stripe texture only, with its own tiny CLIP) is an arm of
+issue 15 that waits for that world; it joins :data:`ARMS` when the world exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from miniature_tables import METRICS, run_one  # noqa: E402
+
+from sptseg_lib.ablations import paired_difference  # noqa: E402
+from sptseg_lib.runs import runs_dir  # noqa: E402
+
+RECIPE = ("model.gate_init=first_batch",)
+"""The miniature tables' recipe change, chosen on the validation scenes (``data/miniature/spread/``)."""
+TABLES_RECORD = ROOT / "data" / "miniature" / "tables_runs" / "test"
+STUDY_RECORD = ROOT / "data" / "miniature" / "spt_study" / "runs"
+STUDY_JSON = ROOT / "data" / "miniature" / "spt_study.json"
+SCHEDULE = 1500
+"""The presets' iterations."""
+FIRST_SEEDS = tuple(range(5))
+MORE_SEEDS = tuple(range(5, 10))
+MAX_HALF_WIDTH = 5.0
+"""hIoU points: an arm whose interval after :data:`FIRST_SEEDS` is wider than +-this gets
+:data:`MORE_SEEDS`."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One trained configuration: a ``shapes-*`` preset with ``changes`` (``--set`` assignments) on top of
+    :data:`RECIPE`, for ``iterations``; its runs are recorded under ``record/<preset>/seed<k>.json``."""
+
+    key: str
+    preset: str
+    changes: tuple[str, ...] = ()
+    iterations: int = SCHEDULE
+    from_tables: bool = False
+
+    @property
+    def record(self) -> Path:
+        return TABLES_RECORD if self.from_tables else STUDY_RECORD / self.key
+
+    def options(self, threads: int) -> dict[str, Any]:
+        """The options :func:`miniature_tables.run_one` reads."""
+        return dict(
+            iterations=self.iterations,
+            set=[*RECIPE, *self.changes],
+            split="test",
+            record=str(self.record),
+            threads=threads,
+        )
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A question and the ``(treatment, control)`` comparisons that answer it."""
+
+    name: str
+    question: str
+    comparisons: tuple[tuple[Side, Side], ...]
+
+
+SPTSEG = Side("sptseg", "shapes-sptseg", from_tables=True)
+SGD = Side("sgd", "shapes-sgd", from_tables=True)
+SPT = Side("spt", "shapes-spt", from_tables=True)
+ZEGCLIP = Side("zegclip", "shapes-zegclip", from_tables=True)
+GRID_16 = ("data.crop_size=128", "data.test_stride=128", "model.image_size=128")
+"""128-px scenes (objects scaled with the image, stripes keeping their period in pixels, so that a patch sees
+what the tiny CLIP saw in pretraining) on a 16 x 16 token grid; the tiny CLIP's positions interpolated."""
+
+ARMS: tuple[Arm, ...] = (
+    Arm(
+        "default_world",
+        "Today's world and recipe: does SPT help, with the SGD decoder and without it?",
+        ((SPTSEG, SGD), (SPT, ZEGCLIP)),
+    ),
+    Arm(
+        "zero_init_filter",
+        "SPT-SEG with w_f = 0 at the start (training starts exactly at +SGD) vs +SGD: does learning the "
+        "filter move the model somewhere better?",
+        ((Side("sptseg-zero-filter", "shapes-sptseg", ("model.spt_filter_init_std=0.0",)), SGD),),
+    ),
+    Arm(
+        "per_layer_filter",
+        "SPT on the first two blocks with one filter per block (the paper's w_f^l) vs +SGD.",
+        (
+            (
+                Side(
+                    "sptseg-per-layer",
+                    "shapes-sptseg",
+                    ("model.spt_layers=[0,1]", "model.spt_shared_filter=false"),
+                ),
+                SGD,
+            ),
+        ),
+    ),
+    Arm(
+        "grid_16x16",
+        "SPT-SEG vs +SGD on a 16 x 16 token grid (eight frequencies per axis may be too few for a filter).",
+        ((Side("sptseg-grid16", "shapes-sptseg", GRID_16), Side("sgd-grid16", "shapes-sgd", GRID_16)),),
+    ),
+    Arm(
+        "long_schedule",
+        "SPT-SEG vs +SGD at three times the schedule (4,500 iterations, same recipe otherwise).",
+        (
+            (
+                Side("sptseg-long", "shapes-sptseg", iterations=3 * SCHEDULE),
+                Side("sgd-long", "shapes-sgd", iterations=3 * SCHEDULE),
+            ),
+        ),
+    ),
+)
+
+
+def arm(name: str) -> Arm:
+    """The arm called ``name``, or a clear error listing them."""
+    for a in ARMS:
+        if a.name == name:
+            return a
+    raise SystemExit(f"unknown arm {name!r}; the arms are {', '.join(a.name for a in ARMS)}")
+
+
+def recorded(side: Side, seed: int) -> dict[str, Any] | None:
+    """The recorded result of ``side``'s run with ``seed``, or ``None``."""
+    path = side.record / side.preset / f"seed{seed}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def needs_more_seeds(comparisons: list[dict[str, Any]]) -> bool:
+    """The pre-registered rule: after :data:`FIRST_SEEDS`, more seeds when any comparison's 95% interval of
+    the paired hIoU difference is wider than +-:data:`MAX_HALF_WIDTH` (a NaN interval counts as wide)."""
+    for c in comparisons:
+        low, high = c["hIoU"]["ci95"]
+        if not (high - low) / 2 <= MAX_HALF_WIDTH:
+            return True
+    return False
+
+
+def compare(treatment: Side, control: Side, seeds: list[int]) -> dict[str, Any] | None:
+    """Both sides' metrics on the ``seeds`` both have recorded, their summaries and paired differences;
+    ``None`` when no seed is recorded on both sides."""
+    a = {s: r for s in seeds if (r := recorded(treatment, s)) is not None}
+    b = {s: r for s in seeds if (r := recorded(control, s)) is not None}
+    common = [s for s in seeds if s in a and s in b]
+    if not common:
+        return None
+    out: dict[str, Any] = {"treatment": treatment.key, "control": control.key, "seeds": common}
+    for name, runs in (("treatment", a), ("control", b)):
+        per_seed = {str(s): {m: runs[s][m] for m in METRICS} for s in common}
+        values = {m: [runs[s][m] for s in common] for m in METRICS}
+        out[f"{name}_metrics"] = per_seed
+        out[f"{name}_summary"] = {
+            m: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else math.nan}
+            for m, v in values.items()
+        }
+    for m in ("hIoU", "mIoU_unseen"):
+        out[m] = paired_difference([a[s][m] for s in common], [b[s][m] for s in common])
+    out["verdict"] = out["hIoU"]["verdict"]
+    return out
+
+
+def arm_seeds(a: Arm) -> list[int]:
+    """The seeds arm ``a`` needs now: :data:`FIRST_SEEDS`, and :data:`MORE_SEEDS` once the first are all
+    recorded and the rule asks for them."""
+    first = list(FIRST_SEEDS)
+    results = [compare(t, c, first) for t, c in a.comparisons]
+    if any(r is None or r["seeds"] != first for r in results):
+        return first
+    return first + list(MORE_SEEDS) if needs_more_seeds(results) else first
+
+
+def pending(arms: list[Arm]) -> list[tuple[Side, int]]:
+    """The runs still to train, seed-major over the arms' sides, each side once."""
+    todo: dict[tuple[str, int], tuple[Side, int]] = {}
+    per_arm = [(a, arm_seeds(a)) for a in arms]
+    for seed in sorted({s for _, seeds in per_arm for s in seeds}):
+        for a, seeds in per_arm:
+            if seed not in seeds:
+                continue
+            for side in (s for pair in a.comparisons for s in pair):
+                if recorded(side, seed) is None:
+                    todo.setdefault((side.key, seed), (side, seed))
+    return list(todo.values())
+
+
+def summary(arms: list[Arm]) -> dict[str, Any]:
+    """``{"arms": {name: {"question", "seeds", "comparisons": [compare(...)], "verdict"}}}`` of what is
+    recorded (an arm's verdict is its first comparison's)."""
+    out: dict[str, Any] = {}
+    for a in arms:
+        seeds = arm_seeds(a)
+        comparisons = [c for t, ctrl in a.comparisons if (c := compare(t, ctrl, seeds)) is not None]
+        out[a.name] = {
+            "question": a.question,
+            "seeds": seeds,
+            "complete": all(c["seeds"] == seeds for c in comparisons)
+            and len(comparisons) == len(a.comparisons),
+            "comparisons": comparisons,
+            "verdict": comparisons[0]["verdict"] if comparisons else None,
+        }
+    return {"recipe": list(RECIPE), "split": "test", "arms": out}
+
+
+def _interval(d: dict[str, Any]) -> str:
+    low, high = d["ci95"]
+    return f"{d['mean']:+.1f} [{low:+.1f}, {high:+.1f}]"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "# When do spectral prompts help? The miniature SPT study",
+        "",
+        f"Recipe: the miniature tables' (`{' '.join(result['recipe'])}`); scored on the 200 `test` scenes; "
+        "paired differences treatment - control over seeds with 95% t-intervals.",
+        "",
+        "| arm | treatment | control | seeds | treatment hIoU | control hIoU | diff. hIoU [95%] | "
+        "diff. mIoU(U) [95%] | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, a in result["arms"].items():
+        for c in a["comparisons"]:
+            t, k = c["treatment_summary"]["hIoU"], c["control_summary"]["hIoU"]
+            sides = f"{c['treatment']} | {c['control']} | {len(c['seeds'])}"
+            values = f"{t['mean']:.1f} +- {t['std']:.1f} | {k['mean']:.1f} +- {k['std']:.1f}"
+            lines.append(
+                f"| {name}{'' if a['complete'] else ' (incomplete)'} | {sides} | {values} | "
+                f"{_interval(c['hIoU'])} | {_interval(c['mIoU_unseen'])} | {c['verdict']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arms", nargs="*", help="only these arms (default: all)")
+    p.add_argument("--jobs", type=int, default=2, help="runs trained at the same time (one per CPU core)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
+    p.add_argument("--budget-minutes", type=float, default=60.0, help="start no new run after this")
+    p.add_argument("--dry-run", action="store_true", help="list the runs still to do and stop")
+    args = p.parse_args(argv)
+    arms = [arm(n) for n in args.arms] if args.arms else list(ARMS)
+    t0 = time.perf_counter()
+    deadline = time.time() + 60 * args.budget_minutes
+    out = runs_dir("spt_study")
+    while todo := pending(arms):
+        print(f"{len(todo)} run(s) to do: " + ", ".join(f"{s.key} seed {k}" for s, k in todo), flush=True)
+        if args.dry_run or time.time() > deadline:
+            break
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = {
+                pool.submit(run_one, s.preset, k, s.options(args.threads), str(out / s.key), deadline): (s, k)
+                for s, k in todo
+            }
+            for future in as_completed(futures):
+                side, seed = futures[future]
+                res, trained = future.result()
+                if trained:
+                    minutes = (time.perf_counter() - t0) / 60
+                    print(f"[{minutes:5.1f} min] {side.key} seed {seed}: hIoU {res['hIoU']:.1f}", flush=True)
+        if time.time() > deadline:
+            break
+    result = summary(arms)
+    if not args.dry_run:
+        STUDY_JSON.write_text(json.dumps(result, indent=2) + "\n")
+        STUDY_JSON.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""``benchmarks/spt_study.py``: the arms are the pre-registered ones, each side changes only what its arm
+says, the rule for more seeds, and the paired summary of recorded runs (checked by hand)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+import scipy.stats
+from benchmark_scripts import benchmark_script
+
+study = benchmark_script("spt_study")
+tables = benchmark_script("miniature_tables")
+
+
+def _experiment(side, seed: int = 0):
+    return tables.run_experiment(side.preset, tables.argparse.Namespace(**side.options(1)), seed)
+
+
+def test_the_arms_change_only_what_they_say() -> None:
+    names = [a.name for a in study.ARMS]
+    assert names == ["default_world", "zero_init_filter", "per_layer_filter", "grid_16x16", "long_schedule"]
+    for a in study.ARMS:
+        for side in (s for pair in a.comparisons for s in pair):
+            exp = _experiment(side, seed=3)
+            assert exp.model.gate_init == "first_batch" and exp.train.seed == 3  # the tables' recipe
+    sgd = _experiment(study.SGD).model
+    zero = _experiment(study.arm("zero_init_filter").comparisons[0][0]).model
+    assert (
+        zero.spt
+        and zero.spt_filter_init_std == 0.0
+        and zero.replace(spt=False, spt_filter_init_std=0.02) == sgd
+    )
+    per_layer = _experiment(study.arm("per_layer_filter").comparisons[0][0]).model
+    assert per_layer.spt_layers == (0, 1) and not per_layer.spt_shared_filter
+    treated, control = (_experiment(s) for s in study.arm("grid_16x16").comparisons[0])
+    for exp in (treated, control):
+        assert exp.model.image_size == exp.data.crop_size == exp.data.test_stride == 128
+    assert treated.model.spt and not control.model.spt and treated.model.replace(spt=False) == control.model
+    long_t, long_c = (_experiment(s) for s in study.arm("long_schedule").comparisons[0])
+    assert long_t.train.iterations == long_c.train.iterations == 4500
+    assert long_t.train.warmup_iters == 3 * _experiment(study.SPTSEG).train.warmup_iters
+    with pytest.raises(SystemExit, match="default_world"):
+        study.arm("nope")
+
+
+def test_more_seeds_only_when_an_interval_is_wider_than_five() -> None:
+    def entry(low: float, high: float) -> dict:
+        return {"hIoU": {"ci95": [low, high]}}
+
+    assert not study.needs_more_seeds([entry(-4.9, 4.9), entry(1.0, 10.0)])
+    assert study.needs_more_seeds([entry(-4.9, 4.9), entry(0.0, 10.2)])
+    assert study.needs_more_seeds([entry(math.nan, math.nan)])
+
+
+def _record(root: Path, side, seed: int, hiou: float, unseen: float) -> None:
+    path = root / side.preset / f"seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pAcc": 90.0, "mIoU_seen": 60.0, "mIoU_unseen": unseen, "hIoU": hiou}))
+
+
+def test_summary_pairs_recorded_seeds_and_asks_for_more_when_the_rule_says(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(study, "TABLES_RECORD", tmp_path / "tables")
+    monkeypatch.setattr(study, "STUDY_RECORD", tmp_path / "study")
+    a = study.arm("zero_init_filter")
+    treatment, control = a.comparisons[0]
+    assert len(study.pending([a])) == 10  # 5 seeds x 2 sides
+    treated = [55.0, 57.0, 52.0, 58.0, 54.0]
+    controls = [54.0, 55.0, 53.0, 55.0, 54.0]
+    for seed, (t, c) in enumerate(zip(treated, controls)):
+        _record(study.STUDY_RECORD / treatment.key, treatment, seed, t, t - 8)
+        _record(study.TABLES_RECORD, control, seed, c, c - 8)
+    diffs = [t - c for t, c in zip(treated, controls)]
+    half = scipy.stats.t.ppf(0.975, 4) * statistics.stdev(diffs) / math.sqrt(5)
+    assert half < 5 and study.arm_seeds(a) == [0, 1, 2, 3, 4] and study.pending([a]) == []
+    result = study.summary([a])["arms"]["zero_init_filter"]
+    (c,) = result["comparisons"]
+    assert result["complete"] and c["seeds"] == [0, 1, 2, 3, 4]
+    assert c["hIoU"]["ci95"] == pytest.approx(
+        [statistics.fmean(diffs) - half, statistics.fmean(diffs) + half]
+    )
+    assert c["treatment_summary"]["hIoU"]["std"] == pytest.approx(statistics.stdev(treated))
+    assert result["verdict"] == c["verdict"] == "no detectable difference"
+    assert "zero_init_filter" in study.markdown(study.summary([a]))
+    # a wide interval after 5 seeds: 5 more seeds for both sides, whichever the sign
+    _record(study.STUDY_RECORD / treatment.key, treatment, 4, 20.0, 12.0)
+    assert study.arm_seeds(a) == list(range(10))
+    assert sorted(k for _, k in study.pending([a])) == sorted(2 * list(range(5, 10)))
+    assert not study.summary([a])["arms"]["zero_init_filter"]["complete"]
