@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .data.splits import ZeroShotSplit
+from .encoder import interpolate_pos_embed
 from .evaluate import evaluate
 from .text import embed_class_names, get_templates
 
@@ -38,19 +39,21 @@ BaselineKind = Literal["final", "maskclip"]
 BASELINES: tuple[BaselineKind, ...] = ("final", "maskclip")
 
 
-def _patch_tokens_before_last_block(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Run the ViT up to (not including) its last block: tokens ``(B, 1 + P*P, width)``, class token first."""
-    x = visual.conv1(images)  # (B, width, P, P)
+def _patch_tokens_before_last_block(
+    visual: nn.Module, images: torch.Tensor
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Run the ViT up to (not including) its last block: tokens ``(B, 1 + h*w, width)``, class token first,
+    and the token grid ``(h, w)``. Another grid than the CLIP's own gets its positions interpolated
+    bicubically, as :class:`~sptseg_lib.encoder.PromptedCLIPEncoder` does for the trained rows."""
+    x = visual.conv1(images)  # (B, width, h, w)
     b, width, ph, pw = x.shape
-    grid = getattr(visual, "grid_size", (ph, pw))
-    if (ph, pw) != tuple(grid):
-        raise ValueError(
-            f"images of {tuple(images.shape[-2:])} px give a {ph}x{pw} token grid, but this CLIP was built "
-            f"for {tuple(grid)}; pass images of the CLIP's own input size"
-        )
-    x = x.flatten(2).transpose(1, 2)  # (B, P*P, width)
+    native = tuple(getattr(visual, "grid_size", (ph, pw)))
+    pos = visual.positional_embedding
+    if (ph, pw) != native:
+        pos = interpolate_pos_embed(pos, native, (ph, pw))
+    x = x.flatten(2).transpose(1, 2)  # (B, h*w, width)
     cls = visual.class_embedding.to(x.dtype).expand(b, 1, width)
-    x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
+    x = torch.cat([cls, x], dim=1) + pos.to(x.dtype)
     x = visual.ln_pre(x)
     blocks = visual.transformer.resblocks
     if not getattr(visual.transformer, "batch_first", True):
@@ -59,22 +62,23 @@ def _patch_tokens_before_last_block(visual: nn.Module, images: torch.Tensor) -> 
         x = block(x)
     if not getattr(visual.transformer, "batch_first", True):
         x = x.transpose(0, 1)
-    return x
+    return x, (ph, pw)
 
 
 @torch.no_grad()
 def dense_features(clip: open_clip.CLIP, images: torch.Tensor, kind: BaselineKind) -> torch.Tensor:
-    """Patch features in the joint space, ``(B, D, P, P)``, not normalised.
+    """Patch features in the joint space, ``(B, D, h, w)``, not normalised.
 
     Args:
         clip: an open_clip ``CLIP`` with a ViT image tower (the attention a ``nn.MultiheadAttention``).
-        images: ``(B, 3, H, W)`` normalised as the CLIP expects, at its input size.
+        images: ``(B, 3, H, W)`` normalised as the CLIP expects; H, W multiples of the patch size (another
+            size than the CLIP's own interpolates its positions).
         kind: ``"final"`` (last block as is) or ``"maskclip"`` (last block's value path only).
     """
     if kind not in BASELINES:
         raise ValueError(f"unknown baseline {kind!r}; expected one of {BASELINES}")
     visual = clip.visual
-    x = _patch_tokens_before_last_block(visual, images)
+    x, (h, w) = _patch_tokens_before_last_block(visual, images)
     last = visual.transformer.resblocks[-1]
     if kind == "final":
         y = last(x)
@@ -87,9 +91,8 @@ def dense_features(clip: open_clip.CLIP, images: torch.Tensor, kind: BaselineKin
         b_v = attn.in_proj_bias[2 * width :] if attn.in_proj_bias is not None else None
         v = F.linear(last.ln_1(x), w_v, b_v)  # (B, 1 + P*P, width): each token's own value
         y = attn.out_proj(v)
-    y = visual.ln_post(y[:, 1:]) @ visual.proj  # (B, P*P, D)
-    p = round(y.shape[1] ** 0.5)
-    return y.transpose(1, 2).reshape(y.shape[0], -1, p, p)
+    y = visual.ln_post(y[:, 1:]) @ visual.proj  # (B, h*w, D)
+    return y.transpose(1, 2).reshape(y.shape[0], -1, h, w)
 
 
 class TrainingFreeSegmenter(nn.Module):
@@ -100,6 +103,8 @@ class TrainingFreeSegmenter(nn.Module):
         tokenizer: its tokenizer.
         kind: ``"final"`` or ``"maskclip"`` (see the module docstring).
         templates: prompt templates (default VOC's ``"a photo of a {}"``, the tiny CLIP's caption).
+        image_size: the side of the images it is given (default: the CLIP's input size; another size
+            interpolates the CLIP's positions).
     """
 
     def __init__(
@@ -108,6 +113,7 @@ class TrainingFreeSegmenter(nn.Module):
         tokenizer: Any,
         kind: BaselineKind,
         templates: str | Sequence[str] = "voc",
+        image_size: int | None = None,
     ) -> None:
         super().__init__()
         if kind not in BASELINES:
@@ -116,7 +122,8 @@ class TrainingFreeSegmenter(nn.Module):
         self.tokenizer, self.kind = tokenizer, kind
         self.templates = get_templates(templates) if isinstance(templates, str) else tuple(templates)
         size = clip.visual.image_size
-        self.config = SimpleNamespace(image_size=int(size[0] if isinstance(size, (tuple, list)) else size))
+        native = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self.config = SimpleNamespace(image_size=image_size or native)
 
     def class_embeddings(self, class_names: Sequence[str]) -> torch.Tensor:
         """Template-averaged, normalised text embeddings ``(C, D)``."""
@@ -141,13 +148,14 @@ def evaluate_baseline(
     *,
     limit: int | None = None,
     progress: bool = False,
+    image_size: int | None = None,
 ) -> dict[str, Any]:
     """pAcc, mIoU(S), mIoU(U), hIoU (and per-class IoU) of a training-free baseline on ``dataset``.
 
-    Whole-image inference at the CLIP's input size, every class name given, argmax over classes: the
-    protocol of :func:`sptseg_lib.evaluate.evaluate`.
+    Whole-image inference at ``image_size`` (default: the CLIP's input size), every class name given,
+    argmax over classes: the protocol of :func:`sptseg_lib.evaluate.evaluate`.
     """
-    segmenter = TrainingFreeSegmenter(clip, tokenizer, kind)
+    segmenter = TrainingFreeSegmenter(clip, tokenizer, kind, image_size=image_size)
     device = next(clip.parameters()).device
     return evaluate(segmenter, dataset, split, mode="whole", device=device, progress=progress, limit=limit)
 

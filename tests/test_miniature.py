@@ -33,6 +33,7 @@ from sptseg_lib.config import (
 )
 from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset
 from sptseg_lib.data.splits import IGNORE_INDEX
+from sptseg_lib.encoder import PromptedCLIPEncoder
 from sptseg_lib.evaluate import evaluate
 from sptseg_lib.inference import Predictor
 from sptseg_lib.model import build_model
@@ -131,6 +132,21 @@ def test_final_baseline_is_clips_own_projected_patch_tokens(tiny_clip) -> None:
         visual.output_tokens = False
     expected = (tokens @ visual.proj).transpose(1, 2).reshape(2, -1, 8, 8)
     torch.testing.assert_close(dense_features(clip, images, "final"), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_final_baseline_on_another_grid_is_the_encoders_dense_map(tiny_clip) -> None:
+    """128-px scenes (16 x 16 tokens): the positions are interpolated as the trained rows' encoder does, so
+    the ``final`` baseline is that encoder's dense map without prompts; a non-square grid keeps its shape."""
+    clip, _ = tiny_clip
+    images = ShapesDataset("val", length=1, size=128)[0]["image"][None]
+    config = experiment_preset("shapes-zegclip").model.replace(
+        image_size=128, prompt_tokens=0, cls_token_quirk=False
+    )
+    encoder = PromptedCLIPEncoder(clip.visual, config).eval()
+    with torch.no_grad():
+        _, dense = encoder.forward_features(images)
+    torch.testing.assert_close(dense_features(clip, images, "final"), dense, atol=1e-5, rtol=1e-4)
+    assert dense_features(clip, images[..., :64], "maskclip").shape[-2:] == (16, 8)
 
 
 def test_maskclip_baseline_is_attention_restricted_to_each_token_itself(tiny_clip) -> None:
