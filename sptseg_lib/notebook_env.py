@@ -16,12 +16,12 @@ then only uses ``env``:
   picture of features is a picture of an untrained network.
 * each notebook's figures go to ``<runs>/notebooks/<notebook>/`` (:func:`sptseg_lib.runs.runs_dir`).
 
-The notebooks that train or load a run (06-09) build their CLIP from the run's preset instead: their
-``clip`` parameter is ``"auto"`` (the preset's weights) or ``"random"`` (the preset's architecture with
-random weights), turned into config overrides by :func:`run_overrides`, with a ``batch_size``; so the full
-profile runs on a CPU without ViT-B/16's weights (random weights, a data root, a few iterations and test
-images: what ``tests/test_notebooks_full.py`` does), its numbers then meaning nothing
-(:func:`weights_note` says so).
+The notebooks that train or load a run (06-09, and 01-04, which show the one 06 trains) build their CLIP
+from the run's preset instead: their ``clip`` parameter is ``"auto"`` (the preset's weights) or
+``"random"`` (the preset's architecture with random weights), turned into config overrides by
+:func:`run_overrides`, with a ``batch_size``; so the full profile runs on a CPU without ViT-B/16's
+weights (random weights, a data root, a few iterations and test images: what
+``tests/test_notebooks_full.py`` does), its numbers then meaning nothing (:func:`weights_note` says so).
 
 Runs (train or load, the shipped miniature) are :mod:`sptseg_lib.runs`'s; token probes of the encoder are
 :func:`sptseg_lib.encoder.block_tokens`.
@@ -223,7 +223,7 @@ def setup(
     return NotebookEnv(profile, dev, source, text, name, model.eval(), size, out)
 
 
-# ------------------------------------------------------------------------------ runs of notebooks 06-09
+# ------------------------------------------------------------------------ runs of notebooks 01-04, 06-09
 
 
 def run_overrides(clip: str = "auto", batch_size: int = 0) -> dict[str, Any]:

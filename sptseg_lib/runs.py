@@ -154,8 +154,9 @@ def training_run(
     data_root: str = "",
     overrides: Mapping[str, Any] | None = None,
 ) -> TrainingRun:
-    """The run notebooks 06, 07 and 09 share: ``preset`` (default ``<dataset>-sptseg``) for ``iterations``
-    (default: :data:`SMOKE_ITERATIONS` in smoke, the preset's schedule in full), in :func:`run_folder`;
+    """The run notebooks 01-04, 06, 07 and 09 share: ``preset`` (default ``<dataset>-sptseg``) for
+    ``iterations`` (default: :data:`SMOKE_ITERATIONS` in smoke, the preset's schedule in full), in
+    :func:`run_folder`;
     ``overrides`` are dotted config fields changed after that (``{"model.pretrained": None}``: see
     :func:`sptseg_lib.notebook_env.run_overrides`), part of the run's configuration and so of its folder.
 

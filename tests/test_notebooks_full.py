@@ -1,23 +1,28 @@
-"""Notebooks 05-09 in the full profile, on a CPU: the path a GPU user takes, exercised on every change.
+"""Notebooks 00-09 in the full profile, on a CPU: the path a GPU user takes, exercised on every change.
 
 Each notebook runs as ``make run`` runs it (papermill, :mod:`sptseg_lib.tools.run_notebooks`) with
 ``profile="full"``: CLIP ViT-B/16 on 512-px crops (a 32 x 32 token grid), the VOC presets, but with
 random weights (``clip="random"``: the OpenAI weights are not on the build machines), on a VOC 2012 + SBD
 layout generated here (:mod:`voc_fixture`, prepared by ``prepare_voc`` into the ``train_aug`` split: five
 training images, one 375 x 500 val image, scored with two sliding 512-px windows) and for a tiny budget:
-one iteration of batch 1, one test image, Table 4 only in notebook 08. The notebooks share one runs folder,
-in this order, so 07 and 09 load the run 06 trained. The numbers mean nothing; that each notebook runs to
-its end, with its checks, is the test. About three minutes on a 2-core CPU.
+one iteration of batch 1, one test image, Table 4 only in notebook 08. The notebooks share one runs folder
+and run in the order of :data:`ORDER`: 05, 06 (which trains the run), then 00-04 and 07-09, of which 01-04,
+07 and 09 load the run 06 trained (the same parameters name the same run folder; checked) instead of
+training again. The numbers mean nothing; that each notebook runs to its end, with its checks, is the test.
+About six minutes on a busy 2-core CPU (00-04: two and a half of them).
 
-The same runs by hand, with a data root of your own (``DIR`` holding ``VOCdevkit/``)::
+The same runs by hand, with a data root of your own (``DIR`` holding ``VOCdevkit/``): 06 first, since the
+runner takes the notebooks in number order and 01-03 refuse to run without a trained run::
 
-    python -m sptseg_lib.tools.run_notebooks --only 05 06 07 08 09 \\
-        -y "{profile: full, clip: random, device: cpu, dataset: voc, data_root: DIR, iterations: 1, \\
-            batch_size: 1, eval_images: 1, tables: '4'}"
+    P="{profile: full, clip: random, device: cpu, dataset: voc, data_root: DIR, iterations: 1, \\
+        batch_size: 1, eval_images: 1, tables: '4'}"
+    python -m sptseg_lib.tools.run_notebooks --only 05 06 -y "$P"
+    python -m sptseg_lib.tools.run_notebooks --only 00 01 02 03 04 07 08 09 -y "$P"
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,8 +35,13 @@ from sptseg_lib.data.prepare import prepare_voc
 from sptseg_lib.tools import run_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
-NUMBERS = ("05", "06", "07", "08", "09")
-NOTEBOOKS = run_notebooks.find_notebooks(ROOT / "notebooks", NUMBERS)
+ORDER = ("05", "06", "00", "01", "02", "03", "04", "07", "08", "09")
+"""06 trains the run that 01-04, 07 and 09 load."""
+LOADERS = ("01", "02", "03", "04", "07", "09")
+"""The notebooks that must load 06's run rather than train one of their own."""
+NOTEBOOKS = sorted(
+    run_notebooks.find_notebooks(ROOT / "notebooks", ORDER), key=lambda p: ORDER.index(p.name[:2])
+)
 TINY_FULL = {
     "profile": "full",
     "clip": "random",
@@ -77,9 +87,25 @@ def test_random_weights_reach_the_run_and_are_said_plainly(tmp_path, monkeypatch
     assert env.clip_name == "ViT-B-16" and env.grid == (32, 32) and "RANDOM WEIGHTS" in env.clip_description
 
 
+def _printed(notebook: Path) -> str:
+    """Everything an executed notebook printed."""
+    cells = json.loads(notebook.read_text())["cells"]
+    return "".join(
+        "".join(o.get("text", "")) for c in cells if c["cell_type"] == "code" for o in c["outputs"]
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_the_full_profile(path: Path, full_setting) -> None:
     parameters, out = full_setting
     [result] = run_notebooks.run_all([path], out, parameters)
     assert result.ok, f"{path.name}, full profile: code cell {result.failed_cell} failed: {result.error}"
+    if path.name[:2] in LOADERS:  # 06's run, loaded: its folder named, trained once
+        overrides = notebook_env.run_overrides(parameters["clip"], parameters["batch_size"])
+        run = runs.training_run(
+            "full", "voc", "", parameters["iterations"], parameters["data_root"], overrides
+        )
+        assert f"found {run.final}: loading it" in _printed(result.output), path.name
+        starts = [r for r in runs.read_log(run.run_dir) if r.get("event") == "start"]
+        assert len(starts) == 1, f"{path.name}: {run.run_dir} was trained {len(starts)} times"
