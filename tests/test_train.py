@@ -212,16 +212,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
+def _ddp_worker(rank: int, world: int, port: int, out: str, gate_init: str = "randn") -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
     try:
-        trainer = make_trainer(Path(out), experiment(iterations=2, checkpoint_every=2))
+        exp = experiment(iterations=2, checkpoint_every=2).with_overrides({"model.gate_init": gate_init})
+        trainer = make_trainer(Path(out), exp)
         grads = record_gradients(trainer)
         trainer.fit()
         torch.save({"params": trainable(trainer), "grads": grads}, Path(out) / f"rank{rank}.pt")
     finally:
         torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_processes_point_their_gates_the_same_way(tmp_path: Path) -> None:
+    """``gate_init = "first_batch"`` with two processes, each with its own first batch: the directions are
+    averaged, so the replicas stay identical (and differ from the random start)."""
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path), "first_batch"), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True)["params"] for r in range(2)]
+    assert_same(ranks[0], ranks[1], atol=0)
+    start = make_trainer(tmp_path / "start", experiment(iterations=2))
+    xi = [k for k in ranks[0] if k.endswith("gate.xi")]
+    assert xi and all(not torch.allclose(ranks[0][k], trainable(start)[k], atol=1e-2) for k in xi)
 
 
 @pytest.mark.slow
