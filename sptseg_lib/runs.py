@@ -88,13 +88,25 @@ def family_for(profile: str, dataset: str) -> str:
 
 
 def run_folder(experiment: ExperimentConfig, preset_iterations: int) -> Path:
-    """Where a run of ``experiment`` lives: ``<runs>/<name>/`` for the preset's whole schedule
-    (``preset_iterations``), else ``<runs>/train/<name>-<N>it-<digest>/`` (not created)."""
+    """Where a run of ``experiment`` lives: ``<runs>/<name>/`` for the preset's own model and recipe at its
+    whole schedule (``preset_iterations``; the data root may differ), else
+    ``<runs>/train/<name>-<N>it-<digest>/`` (not created). So a changed run (random weights, another batch)
+    never takes the folder where the preset's real run belongs."""
     steps = experiment.train.iterations
-    if steps == preset_iterations:
+    if steps == preset_iterations and _is_preset_recipe(experiment):
         return runs_dir(experiment.name, create=False)
     digest = hashlib.sha1(experiment.to_json().encode()).hexdigest()[:8]
     return runs_dir("train", f"{experiment.name}-{steps}it-{digest}", create=False)
+
+
+def _is_preset_recipe(experiment: ExperimentConfig) -> bool:
+    """Whether ``experiment`` has the model and training recipe of the preset it is named after (``True``
+    for a name that is no preset)."""
+    try:
+        preset = experiment_preset(experiment.name)
+    except KeyError:
+        return True
+    return experiment.model == preset.model and experiment.train == preset.train
 
 
 def is_shipped(checkpoint: str | Path) -> bool:

@@ -99,3 +99,17 @@ def test_training_minutes_sums_the_segments_of_a_run(tmp_path) -> None:
     shipped = runs.SHIPPED_RUNS / "shapes-sptseg"
     recorded = json.loads((shipped / "run.json").read_text())["train_wall_minutes"]
     assert abs(runs.training_minutes(shipped) - recorded) < 0.01  # what ship_miniature recorded
+
+
+def test_a_changed_whole_schedule_run_gets_a_folder_of_its_own(tmp_path, monkeypatch) -> None:
+    """The full profile's whole schedule with random weights (``clip="random"``) must not take
+    ``<runs>/voc-sptseg/``, where the preset's real run (the command line's) belongs; a data root may
+    differ."""
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
+    real = runs.training_run("full", "voc", data_root="/data/voc")
+    assert real.run_dir == tmp_path / "voc-sptseg"
+    random = runs.training_run("full", "voc", overrides={"model.pretrained": None})
+    assert random.run_dir.parent == tmp_path / "train" and random.run_dir.name.startswith(
+        "voc-sptseg-20000it-"
+    )
+    assert random.steps == real.steps == 20000
