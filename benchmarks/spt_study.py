@@ -1,4 +1,4 @@
-"""When do spectral prompts help? The pre-registered miniature study of SPT (issue 15), its arms as data.
+"""When do spectral prompts help? The pre-registered miniature study of SPT, its arms as data.
 
 Each arm asks one question by comparing a treatment with a control on the same seeds (paired: same data
 order and same initial weights of the shared parts, ``sptseg_lib.ablations.contrasts``), trained by
@@ -22,8 +22,9 @@ be completed over several sittings (commit the records as they come). Output:
     nice python benchmarks/spt_study.py --jobs 2 --budget-minutes 150
     python benchmarks/spt_study.py --arms zero_init_filter --jobs 2
 
-``spectral_world`` (a world whose classes differ by stripe texture only, with its own tiny CLIP) is an arm of
-issue 15 that waits for that world; it joins :data:`ARMS` when the world exists.
+``spectral_world`` (a world whose classes differ by stripe texture only, with its own tiny CLIP) is a
+planned arm that waits for that world (``data/miniature/spt_study/README.md``); it joins :data:`ARMS` when
+the world exists.
 """
 
 from __future__ import annotations
