@@ -22,9 +22,9 @@ be completed over several sittings (commit the records as they come). Output:
     nice python benchmarks/spt_study.py --jobs 2 --budget-minutes 150
     python benchmarks/spt_study.py --arms zero_init_filter --jobs 2
 
-``spectral_world`` (a world whose classes differ by stripe texture only, with its own tiny CLIP) is a
-planned arm that waits for that world (``data/miniature/spt_study/README.md``); it joins :data:`ARMS` when
-the world exists.
+``spectral_world`` trains the ``stripes-*`` presets: the stripes world, whose object classes differ by
+stripe texture and shape with colour uninformative, and its own tiny CLIP (``data/tiny_clip_stripes/``);
+``data/miniature/spt_study/README.md`` says why it is built so.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ MAX_HALF_WIDTH = 5.0
 
 @dataclass(frozen=True)
 class Side:
-    """One trained configuration: a ``shapes-*`` preset with ``changes`` (``--set`` assignments) on top of
-    :data:`RECIPE`, for ``iterations``; its runs are recorded under ``record/<preset>/seed<k>.json``."""
+    """One trained configuration: a ``shapes-*`` or ``stripes-*`` preset with ``changes`` (``--set``
+    assignments) on top of :data:`RECIPE`, for ``iterations``; its runs are recorded under
+    ``record/<preset>/seed<k>.json``."""
 
     key: str
     preset: str
@@ -147,6 +148,12 @@ ARMS: tuple[Arm, ...] = (
                 Side("sgd-long", "shapes-sgd", iterations=3 * SCHEDULE),
             ),
         ),
+    ),
+    Arm(
+        "spectral_world",
+        "SPT-SEG vs +SGD in the stripes world, where an object's class is its stripe texture (period and "
+        "orientation) and shape, its colour uninformative: structure that lives in the spectrum.",
+        ((Side("sptseg-stripes", "stripes-sptseg"), Side("sgd-stripes", "stripes-sgd")),),
     ),
 )
 

@@ -3,6 +3,7 @@ says, the rule for more seeds, and the paired summary of recorded runs (checked 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 import scipy.stats
 from benchmark_scripts import benchmark_script
+
+from sptseg_lib.clip_loading import STRIPES_CLIP_WEIGHTS
 
 study = benchmark_script("spt_study")
 tables = benchmark_script("miniature_tables")
@@ -22,7 +25,14 @@ def _experiment(side, seed: int = 0):
 
 def test_the_arms_change_only_what_they_say() -> None:
     names = [a.name for a in study.ARMS]
-    assert names == ["default_world", "zero_init_filter", "per_layer_filter", "grid_16x16", "long_schedule"]
+    assert names == [
+        "default_world",
+        "zero_init_filter",
+        "per_layer_filter",
+        "grid_16x16",
+        "long_schedule",
+        "spectral_world",
+    ]
     for a in study.ARMS:
         for side in (s for pair in a.comparisons for s in pair):
             exp = _experiment(side, seed=3)
@@ -43,6 +53,13 @@ def test_the_arms_change_only_what_they_say() -> None:
     long_t, long_c = (_experiment(s) for s in study.arm("long_schedule").comparisons[0])
     assert long_t.train.iterations == long_c.train.iterations == 4500
     assert long_t.train.warmup_iters == 3 * _experiment(study.SPTSEG).train.warmup_iters
+    stripes_t, stripes_c = (_experiment(s) for s in study.arm("spectral_world").comparisons[0])
+    for exp, shapes in ((stripes_t, study.SPTSEG), (stripes_c, study.SGD)):
+        reference = _experiment(shapes)
+        assert exp.data == dataclasses.replace(reference.data, dataset="stripes")  # the world alone differs
+        assert exp.model.pretrained == STRIPES_CLIP_WEIGHTS
+        assert exp.model.replace(pretrained=reference.model.pretrained) == reference.model
+        assert exp.train == reference.train
     with pytest.raises(SystemExit, match="default_world"):
         study.arm("nope")
 
