@@ -165,11 +165,15 @@ _SHAPES = ModelConfig(
     spt_layers=tiny_blocks(1, 2),
     decoder_ffn_dim=512,
     templates="voc",
+    gate_init="first_batch",
 )
 """The miniature of the VOC configuration: 64-px images (8 x 8 tokens), VOC's 10 prompt tokens and single
 template ("a photo of a {}", the tiny CLIP's pretraining caption), the paper's SPT layers 1-2 mapped onto
 the 4-block ViT (block 0), 3 decoder layers of width 128 (the tiny CLIP's embedding) with 8 heads and an
-FFN 4x the width (ViT-B/16: 2048 = 4 x 512); every other field is the reference default."""
+FFN 4x the width (ViT-B/16: 2048 = 4 x 512). One departure from the reference: ``gate_init="first_batch"``,
+chosen on the validation scenes because the reference's random gate direction starts some seeds closed on
+every token (val hIoU std over 5 seeds 25.1 -> 2.9, ``data/miniature/spread/README.md``). Every other field
+is the reference default."""
 
 
 def _register_miniature(base: ModelConfig) -> None:

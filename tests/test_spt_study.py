@@ -107,3 +107,14 @@ def test_summary_pairs_recorded_seeds_and_asks_for_more_when_the_rule_says(tmp_p
     assert study.arm_seeds(a) == list(range(10))
     assert sorted(k for _, k in study.pending([a])) == sorted(2 * list(range(5, 10)))
     assert not study.summary([a])["arms"]["zero_init_filter"]["complete"]
+
+
+def test_a_quick_rerun_scales_every_schedule_and_records_apart(tmp_path) -> None:
+    quick = study.quick_arms([study.arm("default_world"), study.arm("long_schedule")], 100, tmp_path)
+    sides = [s for a in quick for pair in a.comparisons for s in pair]
+    assert [s.iterations for s in sides] == [100, 100, 100, 100, 300, 300]
+    assert all(s.record == tmp_path / s.key and not s.from_tables for s in sides)
+    assert study.pending(quick, (0, 1), ()) == [(s, k) for k in (0, 1) for s in sides]
+    for bad in (["--quick", "10"], ["--out", str(tmp_path)], ["--seeds", "2"]):
+        with pytest.raises(SystemExit):
+            study.main(bad)  # the study's own records take only the pre-registered runs
