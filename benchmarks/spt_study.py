@@ -252,14 +252,21 @@ def pending(
 def summary(
     arms: list[Arm], first: tuple[int, ...] = FIRST_SEEDS, more: tuple[int, ...] = MORE_SEEDS
 ) -> dict[str, Any]:
-    """``{"arms": {name: {"question", "seeds", "comparisons": [compare(...)], "verdict"}}}`` of what is
-    recorded (an arm's verdict is its first comparison's)."""
+    """``{"arms": {name: {"question", "sides", "design", "seeds", "comparisons": [compare(...)],
+    "verdict"}}}`` of what is recorded (an arm's verdict is its first comparison's); ``sides`` lists each
+    comparison's ``[treatment, control]`` keys and ``design`` what each side trains, recorded or not."""
     out: dict[str, Any] = {}
     for a in arms:
         seeds = arm_seeds(a, first, more)
         comparisons = [c for t, ctrl in a.comparisons if (c := compare(t, ctrl, seeds)) is not None]
         out[a.name] = {
             "question": a.question,
+            "sides": [[t.key, c.key] for t, c in a.comparisons],
+            "design": {
+                s.key: {"preset": s.preset, "changes": list(s.changes), "iterations": s.iterations}
+                for pair in a.comparisons
+                for s in pair
+            },
             "seeds": seeds,
             "complete": all(c["seeds"] == seeds for c in comparisons)
             and len(comparisons) == len(a.comparisons),
