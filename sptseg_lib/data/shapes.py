@@ -23,10 +23,12 @@ Design (each choice below was settled by measuring small prototypes first):
 
 **The stripes world** (:data:`STRIPES_WORLD`, data set ``"stripes"``) is its spectral variant, the same scenes
 with one change: an object class is *texture* x shape ("barred circle"), the texture a stripe pattern whose
-period (12 or 24 px: 1.5 or 3 patches) and orientation (vertical or horizontal) name the class, while the
-colour is drawn at random for every object and tells nothing. A patch sees less than one period of either
-stripe, so fine and coarse are told apart by how the pattern continues across tokens: the class lives in the
-spectrum of the token grid that the spectral prompt filters (paper eq. 1-3; ``data/miniature/spt_study/``).
+period (16 or 24 px: 2 or 3 patches) and orientation (vertical or horizontal) name the class, while the
+colour is drawn at random for every object and tells nothing. A patch sees half a period or less of either
+stripe, so fine and coarse are told apart by how the pattern continues across tokens, at 0.5 and 0.33 cycles
+per token, both below the token grid's Nyquist limit (a 12-px stripe, 0.67 cycles per token, would alias to
+0.33): the class lives in the spectrum of the token grid that the spectral prompt filters (paper eq. 1-3;
+``data/miniature/spt_study/``).
 
 Everything is deterministic given a ``numpy.random.Generator`` seed. Shapes: images are ``(H, W, 3)``
 uint8, label maps ``(H, W)`` int64; the torch data set returns ImageNet-normalised ``(3, H, W)`` floats.
@@ -71,8 +73,8 @@ SHAPE_TEXTURE: dict[str, tuple[float, float]] = {
     "star": (7.0, 135.0),
 }
 STRIPE_TEXTURE: dict[str, tuple[float, float]] = {
-    "pinstriped": (12.0, 0.0),  # fine, vertical stripes (the wave runs along x)
-    "corded": (12.0, 90.0),  # fine, horizontal
+    "pinstriped": (16.0, 0.0),  # fine, vertical stripes (the wave runs along x)
+    "corded": (16.0, 90.0),  # fine, horizontal
     "barred": (24.0, 0.0),  # coarse, vertical
     "banded": (24.0, 90.0),  # coarse, horizontal
 }
