@@ -118,3 +118,20 @@ def test_a_quick_rerun_scales_every_schedule_and_records_apart(tmp_path) -> None
     for bad in (["--quick", "10"], ["--out", str(tmp_path)], ["--seeds", "2"]):
         with pytest.raises(SystemExit):
             study.main(bad)  # the study's own records take only the pre-registered runs
+
+
+@pytest.mark.slow
+def test_notebook_10_reruns_an_arm_on_request(tmp_path, monkeypatch) -> None:
+    """``rerun="<arm>"``: the notebook runs the study script's quick mode into its own folder and shows it."""
+    from sptseg_lib.tools import run_notebooks
+
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path / "runs"))  # the kernel inherits it
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "10_when_does_spt_help.ipynb"
+    parameters = {"rerun": "zero_init_filter", "rerun_iterations": 2, "rerun_seeds": 1}
+    [result] = run_notebooks.run_all([notebook], tmp_path / "out", parameters)
+    assert result.ok, f"code cell {result.failed_cell} failed: {result.error}"
+    folder = tmp_path / "runs" / "notebooks" / "10_when_does_spt_help" / "rerun_zero_init_filter"
+    quick = json.loads((folder / "spt_study.json").read_text())
+    assert quick["iterations"] == [2] and list(quick["arms"]) == ["zero_init_filter"]
+    assert quick["arms"]["zero_init_filter"]["comparisons"][0]["seeds"] == [0]
+    assert "QUICK RERUN of zero_init_filter" in result.output.read_text()
