@@ -55,7 +55,7 @@ from sptseg_lib.baselines import BASELINES, evaluate_baseline  # noqa: E402
 from sptseg_lib.checkpoint import latest_checkpoint  # noqa: E402
 from sptseg_lib.clip_loading import get_tokenizer, load_clip  # noqa: E402
 from sptseg_lib.config import TINY_CLIP_DEPTH, ExperimentConfig, experiment_preset  # noqa: E402
-from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset  # noqa: E402
+from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset, get_world  # noqa: E402
 from sptseg_lib.evaluate import evaluate  # noqa: E402
 from sptseg_lib.runs import runs_dir  # noqa: E402
 from sptseg_lib.train import Trainer  # noqa: E402
@@ -140,10 +140,11 @@ def run_one(
     trainer = Trainer(exp, run_dir, device="cpu", progress=False, resume=resume)
     record = trainer.fit()
     train_s = time.perf_counter() - start
+    world = get_world(exp.data.dataset)
     result = evaluate(
         trainer.model,
-        ShapesDataset(args.split, size=exp.data.crop_size),
-        SHAPES_SPLIT,
+        ShapesDataset(args.split, size=exp.data.crop_size, world=world),
+        world.split,
         setting=exp.train.setting,
         mode="whole",
         progress=False,
@@ -158,7 +159,7 @@ def run_one(
         "set": args.set,
         "config": json.loads(config_key(exp)),
         **{m: result[m] for m in METRICS},
-        "IoU": dict(zip(SHAPES_SPLIT.class_names, result["IoU"])),
+        "IoU": dict(zip(world.class_names, result["IoU"])),
     }
     result_file.parent.mkdir(parents=True, exist_ok=True)
     result_file.write_text(json.dumps(res, indent=2) + "\n")

@@ -2,8 +2,9 @@
 
 Each arm asks one question by comparing a treatment with a control on the same seeds (paired: same data
 order and same initial weights of the shared parts, ``sptseg_lib.ablations.contrasts``), trained by
-:func:`miniature_tables.run_one` with the recipe of the miniature tables (:data:`RECIPE`) and scored on the
-200 fixed ``test`` scenes. The arms, the seeds and the rule for more seeds were fixed before any run:
+:func:`miniature_tables.run_one` with the presets' recipe (that of the miniature tables, ``gate_init`` =
+``first_batch`` included) and scored on the 200 fixed ``test`` scenes. The arms, the seeds and the rule for
+more seeds were fixed before any run:
 
 * 5 seeds (0-4) per side; an arm whose 95% interval of the paired hIoU difference is wider than +-5 after
   them gets 5 more (5-9), whichever its sign (:func:`needs_more_seeds`);
@@ -21,10 +22,15 @@ be completed over several sittings (commit the records as they come). Output:
     python benchmarks/spt_study.py --dry-run            # the runs still to do, per arm
     nice python benchmarks/spt_study.py --jobs 2 --budget-minutes 150
     python benchmarks/spt_study.py --arms zero_init_filter --jobs 2
+    python benchmarks/spt_study.py --arms zero_init_filter --quick 100 --seeds 2 --out runs/quick
 
-``spectral_world`` (a world whose classes differ by stripe texture only, with its own tiny CLIP) is a
-planned arm that waits for that world (``data/miniature/spt_study/README.md``); it joins :data:`ARMS` when
-the world exists.
+``--quick N`` reruns arms at ``N / 1500`` of their schedules (``--seeds K``: the first K seeds, no more-seeds
+rule), every side trained afresh and recorded under ``--out``, never beside the study's own records: a look
+at the machinery in minutes (notebook 10 reruns an arm so), not a result.
+
+``spectral_world`` trains the ``stripes-*`` presets: the stripes world, whose object classes differ by
+stripe texture and shape with colour uninformative, and its own tiny CLIP (``data/tiny_clip_stripes/``);
+``data/miniature/spt_study/README.md`` says why it is built so.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -50,8 +56,6 @@ from miniature_tables import METRICS, run_one  # noqa: E402
 from sptseg_lib.ablations import paired_difference  # noqa: E402
 from sptseg_lib.runs import runs_dir  # noqa: E402
 
-RECIPE = ("model.gate_init=first_batch",)
-"""The miniature tables' recipe change, chosen on the validation scenes (``data/miniature/spread/``)."""
 TABLES_RECORD = ROOT / "data" / "miniature" / "tables_runs" / "test"
 STUDY_RECORD = ROOT / "data" / "miniature" / "spt_study" / "runs"
 STUDY_JSON = ROOT / "data" / "miniature" / "spt_study.json"
@@ -66,24 +70,29 @@ MAX_HALF_WIDTH = 5.0
 
 @dataclass(frozen=True)
 class Side:
-    """One trained configuration: a ``shapes-*`` preset with ``changes`` (``--set`` assignments) on top of
-    :data:`RECIPE`, for ``iterations``; its runs are recorded under ``record/<preset>/seed<k>.json``."""
+    """One trained configuration: a ``shapes-*`` or ``stripes-*`` preset with ``changes`` (``--set``
+    assignments), for ``iterations``; its runs are recorded under
+    ``record/<preset>/seed<k>.json``."""
 
     key: str
     preset: str
     changes: tuple[str, ...] = ()
     iterations: int = SCHEDULE
     from_tables: bool = False
+    root: Path | None = None
+    """Where a quick rerun records this side (``<root>/<key>/``); ``None``: the study's own records."""
 
     @property
     def record(self) -> Path:
+        if self.root is not None:
+            return self.root / self.key
         return TABLES_RECORD if self.from_tables else STUDY_RECORD / self.key
 
     def options(self, threads: int) -> dict[str, Any]:
         """The options :func:`miniature_tables.run_one` reads."""
         return dict(
             iterations=self.iterations,
-            set=[*RECIPE, *self.changes],
+            set=list(self.changes),
             split="test",
             record=str(self.record),
             threads=threads,
@@ -148,6 +157,12 @@ ARMS: tuple[Arm, ...] = (
             ),
         ),
     ),
+    Arm(
+        "spectral_world",
+        "SPT-SEG vs +SGD in the stripes world, where an object's class is its stripe texture (period and "
+        "orientation) and shape, its colour uninformative: structure that lives in the spectrum.",
+        ((Side("sptseg-stripes", "stripes-sptseg"), Side("sgd-stripes", "stripes-sgd")),),
+    ),
 )
 
 
@@ -198,20 +213,32 @@ def compare(treatment: Side, control: Side, seeds: list[int]) -> dict[str, Any] 
     return out
 
 
-def arm_seeds(a: Arm) -> list[int]:
-    """The seeds arm ``a`` needs now: :data:`FIRST_SEEDS`, and :data:`MORE_SEEDS` once the first are all
-    recorded and the rule asks for them."""
-    first = list(FIRST_SEEDS)
-    results = [compare(t, c, first) for t, c in a.comparisons]
-    if any(r is None or r["seeds"] != first for r in results):
-        return first
-    return first + list(MORE_SEEDS) if needs_more_seeds(results) else first
+def arm_seeds(a: Arm, first: tuple[int, ...] = FIRST_SEEDS, more: tuple[int, ...] = MORE_SEEDS) -> list[int]:
+    """The seeds arm ``a`` needs now: ``first`` (:data:`FIRST_SEEDS`), and ``more`` (:data:`MORE_SEEDS`)
+    once the first are all recorded and the rule asks for them."""
+    results = [compare(t, c, list(first)) for t, c in a.comparisons]
+    if any(r is None or r["seeds"] != list(first) for r in results):
+        return list(first)
+    return list(first) + list(more) if needs_more_seeds(results) else list(first)
 
 
-def pending(arms: list[Arm]) -> list[tuple[Side, int]]:
+def quick_arms(arms: list[Arm], iterations: int, root: Path) -> list[Arm]:
+    """``arms`` at ``iterations / SCHEDULE`` of every side's schedule, every side recorded under ``root``."""
+
+    def side(s: Side) -> Side:
+        return replace(
+            s, iterations=max(1, s.iterations * iterations // SCHEDULE), from_tables=False, root=root
+        )
+
+    return [replace(a, comparisons=tuple((side(t), side(c)) for t, c in a.comparisons)) for a in arms]
+
+
+def pending(
+    arms: list[Arm], first: tuple[int, ...] = FIRST_SEEDS, more: tuple[int, ...] = MORE_SEEDS
+) -> list[tuple[Side, int]]:
     """The runs still to train, seed-major over the arms' sides, each side once."""
     todo: dict[tuple[str, int], tuple[Side, int]] = {}
-    per_arm = [(a, arm_seeds(a)) for a in arms]
+    per_arm = [(a, arm_seeds(a, first, more)) for a in arms]
     for seed in sorted({s for _, seeds in per_arm for s in seeds}):
         for a, seeds in per_arm:
             if seed not in seeds:
@@ -222,22 +249,37 @@ def pending(arms: list[Arm]) -> list[tuple[Side, int]]:
     return list(todo.values())
 
 
-def summary(arms: list[Arm]) -> dict[str, Any]:
-    """``{"arms": {name: {"question", "seeds", "comparisons": [compare(...)], "verdict"}}}`` of what is
-    recorded (an arm's verdict is its first comparison's)."""
+def summary(
+    arms: list[Arm], first: tuple[int, ...] = FIRST_SEEDS, more: tuple[int, ...] = MORE_SEEDS
+) -> dict[str, Any]:
+    """``{"arms": {name: {"question", "sides", "design", "seeds", "comparisons": [compare(...)],
+    "verdict"}}}`` of what is recorded (an arm's verdict is its first comparison's); ``sides`` lists each
+    comparison's ``[treatment, control]`` keys and ``design`` what each side trains, recorded or not."""
     out: dict[str, Any] = {}
     for a in arms:
-        seeds = arm_seeds(a)
+        seeds = arm_seeds(a, first, more)
         comparisons = [c for t, ctrl in a.comparisons if (c := compare(t, ctrl, seeds)) is not None]
         out[a.name] = {
             "question": a.question,
+            "sides": [[t.key, c.key] for t, c in a.comparisons],
+            "design": {
+                s.key: {"preset": s.preset, "changes": list(s.changes), "iterations": s.iterations}
+                for pair in a.comparisons
+                for s in pair
+            },
             "seeds": seeds,
             "complete": all(c["seeds"] == seeds for c in comparisons)
             and len(comparisons) == len(a.comparisons),
             "comparisons": comparisons,
             "verdict": comparisons[0]["verdict"] if comparisons else None,
         }
-    return {"recipe": list(RECIPE), "split": "test", "arms": out}
+    iterations = sorted({s.iterations for a in arms for pair in a.comparisons for s in pair})
+    return {
+        "recipe": "the shapes-* and stripes-* presets",
+        "iterations": iterations,
+        "split": "test",
+        "arms": out,
+    }
 
 
 def _interval(d: dict[str, Any]) -> str:
@@ -249,7 +291,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# When do spectral prompts help? The miniature SPT study",
         "",
-        f"Recipe: the miniature tables' (`{' '.join(result['recipe'])}`); scored on the 200 `test` scenes; "
+        f"Recipe: {result['recipe']} (iterations {result['iterations']}); scored on the 200 `test` scenes; "
         "paired differences treatment - control over seeds with 95% t-intervals.",
         "",
         "| arm | treatment | control | seeds | treatment hIoU | control hIoU | diff. hIoU [95%] | "
@@ -275,12 +317,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     p.add_argument("--budget-minutes", type=float, default=60.0, help="start no new run after this")
     p.add_argument("--dry-run", action="store_true", help="list the runs still to do and stop")
+    p.add_argument("--quick", type=int, metavar="N", help="a quick rerun: N iterations for a 1,500 schedule")
+    p.add_argument("--seeds", type=int, default=len(FIRST_SEEDS), help="with --quick: the first K seeds")
+    p.add_argument("--out", type=Path, help="with --quick: where its records and JSON go (required)")
     args = p.parse_args(argv)
+    if (args.quick is None) != (args.out is None) or (args.quick is None and args.seeds != len(FIRST_SEEDS)):
+        p.error(
+            "--quick N and --out DIR go together (--seeds only with them): the study's own records "
+            "take only the pre-registered runs"
+        )
     arms = [arm(n) for n in args.arms] if args.arms else list(ARMS)
+    reported, first, more, study_json = list(ARMS), FIRST_SEEDS, MORE_SEEDS, STUDY_JSON
+    out = runs_dir("spt_study")
+    if args.quick is not None:
+        arms = reported = quick_arms(arms, args.quick, args.out / "runs")
+        first, more, study_json = tuple(range(args.seeds)), (), args.out / "spt_study.json"
+        out = args.out / "checkpoints"
     t0 = time.perf_counter()
     deadline = time.time() + 60 * args.budget_minutes
-    out = runs_dir("spt_study")
-    while todo := pending(arms):
+    while todo := pending(arms, first, more):
         print(f"{len(todo)} run(s) to do: " + ", ".join(f"{s.key} seed {k}" for s, k in todo), flush=True)
         if args.dry_run or time.time() > deadline:
             break
@@ -297,10 +352,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{minutes:5.1f} min] {side.key} seed {seed}: hIoU {res['hIoU']:.1f}", flush=True)
         if time.time() > deadline:
             break
-    result = summary(arms)
+    result = summary(reported, first, more)  # every arm of the study, whichever were trained now
     if not args.dry_run:
-        STUDY_JSON.write_text(json.dumps(result, indent=2) + "\n")
-        STUDY_JSON.with_suffix(".md").write_text(markdown(result))
+        study_json.parent.mkdir(parents=True, exist_ok=True)
+        study_json.write_text(json.dumps(result, indent=2) + "\n")
+        study_json.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
     return 0
 

@@ -43,13 +43,17 @@ a 4-block width-128 ViT with 8-px patches, an 8 x 8 token grid), the miniature's
 TINY_CLIP_WEIGHTS = f"{PROJECT_WEIGHTS_PREFIX}tiny_clip/{TINY_CLIP_NAME}.pt"
 """The shipped tiny CLIP's weights (``data/tiny_clip/``), as the ``pretrained`` value the miniature presets
 store: relative to the project's ``data/`` folder, so that it reads the same in every checkout."""
+STRIPES_CLIP_WEIGHTS = f"{PROJECT_WEIGHTS_PREFIX}tiny_clip_stripes/{TINY_CLIP_NAME}.pt"
+"""The same tiny CLIP architecture pretrained the same way on the stripes world (``data/tiny_clip_stripes/``),
+the CLIP of the ``stripes-*`` presets."""
 
 open_clip.add_model_config(MODEL_CONFIG_DIR)
 
 
-def tiny_clip_weights() -> Path | None:
-    """The file :data:`TINY_CLIP_WEIGHTS` names, or ``None`` when it is absent (an installed package)."""
-    path = PROJECT_DATA_DIR / TINY_CLIP_WEIGHTS.removeprefix(PROJECT_WEIGHTS_PREFIX)
+def tiny_clip_weights(weights: str = TINY_CLIP_WEIGHTS) -> Path | None:
+    """The file ``weights`` (a ``project:`` name, :data:`TINY_CLIP_WEIGHTS` by default) names, or ``None``
+    when it is absent (an installed package)."""
+    path = PROJECT_DATA_DIR / weights.removeprefix(PROJECT_WEIGHTS_PREFIX)
     return path if path.is_file() else None
 
 
@@ -206,6 +210,7 @@ __all__ = [
     "MODEL_CONFIG_DIR",
     "PROJECT_DATA_DIR",
     "PROJECT_WEIGHTS_PREFIX",
+    "STRIPES_CLIP_WEIGHTS",
     "TINY_CLIP_NAME",
     "TINY_CLIP_WEIGHTS",
     "WEIGHTS_ENV_VAR",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, vision_depth
+from .clip_loading import STRIPES_CLIP_WEIGHTS, TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, vision_depth
 
 SptGridMode = Literal["error", "interpolate"]
 GateInit = Literal["randn", "first_batch"]
@@ -165,11 +165,15 @@ _SHAPES = ModelConfig(
     spt_layers=tiny_blocks(1, 2),
     decoder_ffn_dim=512,
     templates="voc",
+    gate_init="first_batch",
 )
 """The miniature of the VOC configuration: 64-px images (8 x 8 tokens), VOC's 10 prompt tokens and single
 template ("a photo of a {}", the tiny CLIP's pretraining caption), the paper's SPT layers 1-2 mapped onto
 the 4-block ViT (block 0), 3 decoder layers of width 128 (the tiny CLIP's embedding) with 8 heads and an
-FFN 4x the width (ViT-B/16: 2048 = 4 x 512); every other field is the reference default."""
+FFN 4x the width (ViT-B/16: 2048 = 4 x 512). One departure from the reference: ``gate_init="first_batch"``,
+chosen on the validation scenes because the reference's random gate direction starts some seeds closed on
+every token (val hIoU std over 5 seeds 25.1 -> 2.9, ``data/miniature/spread/README.md``). Every other field
+is the reference default."""
 
 
 def _register_miniature(base: ModelConfig) -> None:
@@ -187,6 +191,10 @@ def _register_miniature(base: ModelConfig) -> None:
 
 
 _register_miniature(_SHAPES)
+for _row in ("zegclip", "spt", "sgd", "sptseg"):  # the stripes world: Table 2's rows, its own tiny CLIP
+    MODEL_PRESETS[f"stripes-{_row}"] = MODEL_PRESETS[f"shapes-{_row}"].replace(
+        pretrained=STRIPES_CLIP_WEIGHTS
+    )
 
 
 def _lookup(registry: dict[str, Any], name: str) -> Any:
@@ -217,7 +225,8 @@ class DataConfig:
     """Which data set, where it lives, and how images are cropped for training and tiled for testing."""
 
     dataset: str = "voc"
-    """Split name for :func:`sptseg_lib.data.splits.get_split` (``voc``, ``coco_stuff``, ``shapes``)."""
+    """Split name for :func:`sptseg_lib.data.splits.get_split` (``voc``, ``coco_stuff``, ``shapes``,
+    ``stripes``)."""
     root: str | None = None
     """Data root; ``None`` means ``$SPTSEG_DATA`` (resolved by ``data.paths.resolve_data_root``)."""
     crop_size: int = 512
@@ -562,18 +571,23 @@ stuff learnt, the objects not), 26.5 at 1e-3 and 37.9 at 3e-3 (scenes of the fir
 50.5). 1e-2 was no better than 3e-3 at 500 iterations."""
 
 
+MINIATURE_WORLDS: tuple[str, ...] = ("shapes", "stripes")
+"""The synthetic worlds (``sptseg_lib.data.shapes.WORLDS``), each the prefix of its presets."""
+
+
 def _register_shapes_experiments() -> None:
     for model_name, model in MODEL_PRESETS.items():
-        if not model_name.startswith("shapes-"):
+        world = model_name.split("-", 1)[0]
+        if world not in MINIATURE_WORLDS:
             continue
         loss = _ZEGCLIP_LOSS if model_name.endswith("-zegclip") else _SPT_LOSS
         train = dataclasses.replace(_SHAPES_TRAIN, **loss)
         EXPERIMENT_PRESETS[model_name] = ExperimentConfig(
             model_name,
             model,
-            _SHAPES_DATA,
+            dataclasses.replace(_SHAPES_DATA, dataset=world),
             train,
-            description=f"{model_name}: miniature on the shapes world with the shipped tiny CLIP, inductive "
+            description=f"{model_name}: miniature on the {world} world with its shipped tiny CLIP, inductive "
             f"({train.schedule})",
         )
 
@@ -581,7 +595,7 @@ def _register_shapes_experiments() -> None:
 def _register_experiments() -> None:
     for model_name, model in MODEL_PRESETS.items():
         dataset = model_name.split("-", 1)[0]
-        if dataset == "shapes":
+        if dataset in MINIATURE_WORLDS:
             continue
         loss = _ZEGCLIP_LOSS if model_name.endswith("-zegclip") else _SPT_LOSS
         if dataset == "voc":
@@ -634,6 +648,7 @@ def experiment_preset(name: str) -> ExperimentConfig:
 
 __all__ = [
     "EXPERIMENT_PRESETS",
+    "MINIATURE_WORLDS",
     "MODEL_PRESETS",
     "RUNTIME_FIELDS",
     "TINY_CLIP_WEIGHTS",

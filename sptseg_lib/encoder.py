@@ -183,13 +183,22 @@ class PromptedCLIPEncoder(nn.Module):
             x = block(x)
         return x if batch_first else x.transpose(0, 1)
 
-    def forward_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projected, *un-normalised* features: ``g`` ``(B, D)`` and the dense map ``(B, D, h, w)``."""
+    def forward_features(
+        self, images: torch.Tensor, spectral_terms: list[tuple[int, torch.Tensor, torch.Tensor]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected, *un-normalised* features: ``g`` ``(B, D)`` and the dense map ``(B, D, h, w)``.
+
+        ``spectral_terms``, if given, receives ``(block, H, S)`` for every SPT block: the patch tokens
+        entering it and the spectral prompt added to them (eq. 1-2), each ``(B, h*w, C)``.
+        """
         cls, patches, grid = self.embed(images)
         num_prompts = self.prompts.num_tokens
         for i in range(self.num_blocks):
             if self.spectral is not None and i in self.spectral.layers:
-                patches = patches + self.spectral(patches, cls[:, 0], layer=i, grid=grid)  # eq. 1-2
+                prompt = self.spectral(patches, cls[:, 0], layer=i, grid=grid)
+                if spectral_terms is not None:
+                    spectral_terms.append((i, patches, prompt))
+                patches = patches + prompt  # eq. 1-2
             x = torch.cat([cls, self.prompts(i, cls), patches], dim=1)  # fresh V^l (VPT-deep)
             x = self._run_block(i, x)
             cls, patches = x[:, :1], x[:, 1 + num_prompts :]
@@ -205,6 +214,19 @@ class PromptedCLIPEncoder(nn.Module):
         """``(g, dense)``: ``(B, D)`` and ``(B, D, h, w)``, L2-normalised over ``D``."""
         g, dense = self.forward_features(images)
         return F.normalize(g, dim=-1), F.normalize(dense, dim=1)
+
+
+@torch.no_grad()
+def spectral_prompt_share(encoder: PromptedCLIPEncoder, images: torch.Tensor) -> torch.Tensor:
+    """How much the spectral prompt adds to each token: ``|S| / |H|`` per token (L2 norms over channels)
+    at the encoder's first SPT block (eq. 1-2), ``(B, h, w)``; ``images`` ``(B, 3, H, W)`` normalised."""
+    if encoder.spectral is None:
+        raise ValueError("this encoder has no spectral prompt (model.spt is False): there is no S to measure")
+    terms: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+    encoder.forward_features(images, spectral_terms=terms)
+    _, h, s = terms[0]
+    grid = encoder.token_grid(images.shape[2], images.shape[3])
+    return (s.norm(dim=-1) / h.norm(dim=-1)).reshape(images.shape[0], *grid)
 
 
 @torch.no_grad()
@@ -231,4 +253,4 @@ def block_tokens(
     return tokens, torch.stack(classes)
 
 
-__all__ = ["PromptedCLIPEncoder", "block_tokens", "interpolate_pos_embed"]
+__all__ = ["PromptedCLIPEncoder", "block_tokens", "interpolate_pos_embed", "spectral_prompt_share"]

@@ -211,3 +211,24 @@ def test_bad_inputs(voc) -> None:
         t(rgb, bad)
     with pytest.raises(ValueError, match="image must be RGB"):
         t(rgb[..., 0], label)
+
+
+def test_token_labels_take_each_patchs_most_frequent_class() -> None:
+    from collections import Counter
+
+    from sptseg_lib.data.transforms import token_labels
+
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 4, (16, 24))
+    label[:8, :8] = 2  # one patch of a single class
+    label[8:, :8] = np.array([1, 3] * 32).reshape(8, 8)  # a tie: the lower label
+    got = token_labels(label, 8)
+    assert got.shape == (2, 3) and got.dtype == np.int64
+    for i in range(2):
+        for j in range(3):
+            counts = Counter(label[8 * i : 8 * i + 8, 8 * j : 8 * j + 8].ravel().tolist())
+            top = max(counts.values())
+            assert got[i, j] == min(k for k, v in counts.items() if v == top)
+    assert got[0, 0] == 2 and got[1, 0] == 1
+    with pytest.raises(ValueError, match="whole number of 8-px patches"):
+        token_labels(label[:, :20], 8)

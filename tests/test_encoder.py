@@ -15,7 +15,7 @@ from sptseg_lib import notebook_env
 from sptseg_lib.clip_loading import load_clip
 from sptseg_lib.config import ModelConfig
 from sptseg_lib.data.transforms import normalise
-from sptseg_lib.encoder import PromptedCLIPEncoder, block_tokens, interpolate_pos_embed
+from sptseg_lib.encoder import PromptedCLIPEncoder, block_tokens, interpolate_pos_embed, spectral_prompt_share
 from sptseg_lib.prompts import DeepVisualPrompts, prompt_init_bound
 from sptseg_lib.spectral import spectral_prompt
 
@@ -204,6 +204,32 @@ def test_zero_filter_equals_spt_off(clip: open_clip.CLIP) -> None:
     assert not torch.allclose(differs, reference[1], atol=1e-4)
     for a, b in zip(same, reference):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_spectral_prompt_share_is_the_norm_ratio_at_the_first_spt_block(
+    clip: open_clip.CLIP, layer: int
+) -> None:
+    """|S| / |H| per token, against S computed from the hooked input of the SPT block by eq. 1."""
+    encoder = _encoder(clip, TINY.replace(spt_layers=(layer, 1)))
+    plain = _encoder(clip, TINY.replace(spt=False))
+    plain.load_state_dict(encoder.state_dict(), strict=False)
+    images = _images()
+    inputs, _ = _capture_block_inputs(plain)
+    with torch.no_grad():
+        plain(images)
+        share = spectral_prompt_share(encoder, images)
+    p = TINY.prompt_tokens
+    patches, cls = inputs[layer][:, 1 + p :], inputs[layer][:, 0]  # blocks before it run as without SPT
+    s = spectral_prompt(patches, cls, encoder.spectral.filter(layer), (8, 8))
+    expected = (s.norm(dim=-1) / patches.norm(dim=-1)).reshape(2, 8, 8)
+    torch.testing.assert_close(share, expected, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        for weight in encoder.spectral.filters.values():
+            weight.zero_()
+    assert torch.count_nonzero(spectral_prompt_share(encoder, images)) == 0  # zero filter: no prompt
+    with pytest.raises(ValueError, match="no spectral prompt"):
+        spectral_prompt_share(plain, images)
 
 
 def test_spt_layer_out_of_range(clip: open_clip.CLIP) -> None:

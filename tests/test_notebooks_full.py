@@ -1,4 +1,4 @@
-"""Notebooks 00-09 in the full profile, on a CPU: the path a GPU user takes, exercised on every change.
+"""Notebooks 00-10 in the full profile, on a CPU: the path a GPU user takes, exercised on every change.
 
 Each notebook runs as ``make run`` runs it (papermill, :mod:`sptseg_lib.tools.run_notebooks`) with
 ``profile="full"``: CLIP ViT-B/16 on 512-px crops (a 32 x 32 token grid), the VOC presets, but with
@@ -6,7 +6,7 @@ random weights (``clip="random"``: the OpenAI weights are not on the build machi
 layout generated here (:mod:`voc_fixture`, prepared by ``prepare_voc`` into the ``train_aug`` split: five
 training images, one 375 x 500 val image, scored with two sliding 512-px windows) and for a tiny budget:
 one iteration of batch 1, one test image, Table 4 only in notebook 08. The notebooks share one runs folder
-and run in the order of :data:`ORDER`: 05, 06 (which trains the run), then 00-04 and 07-09, of which 01-04,
+and run in the order of :data:`ORDER`: 05, 06 (which trains the run), then 00-04 and 07-10, of which 01-04,
 07 and 09 load the run 06 trained (the same parameters name the same run folder; checked) instead of
 training again. The numbers mean nothing; that each notebook runs to its end, with its checks, is the test.
 About six minutes on a busy 2-core CPU (00-04: two and a half of them).
@@ -35,7 +35,7 @@ from sptseg_lib.data.prepare import prepare_voc
 from sptseg_lib.tools import run_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ("05", "06", "00", "01", "02", "03", "04", "07", "08", "09")
+ORDER = ("05", "06", "00", "01", "02", "03", "04", "07", "08", "09", "10")
 """06 trains the run that 01-04, 07 and 09 load."""
 LOADERS = ("01", "02", "03", "04", "07", "09")
 """The notebooks that must load 06's run rather than train one of their own."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from sptseg_lib import runs
@@ -113,3 +114,25 @@ def test_a_changed_whole_schedule_run_gets_a_folder_of_its_own(tmp_path, monkeyp
         "voc-sptseg-20000it-"
     )
     assert random.steps == real.steps == 20000
+
+
+def test_only_a_run_of_the_preset_up_to_its_seed_is_shipped(tmp_path) -> None:
+    """``ship_miniature`` refuses a run whose recipe is not its preset's, before touching the shipped copy."""
+    from sptseg_lib.tools.ship_miniature import ship_run
+
+    changed = experiment_preset("shapes-sptseg").with_overrides(["train.seed=3", "model.gate_init=randn"])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(changed.to_json())
+    save_checkpoint(
+        run / checkpoint_name(changed.train.iterations), {"experiment": changed.to_dict(), "model": {}}
+    )
+    dest = tmp_path / "shipped"
+    (dest / "shapes-sptseg").mkdir(parents=True)
+    (dest / "shapes-sptseg" / "keep.txt").write_text("the shipped run")
+    with pytest.raises(
+        ValueError, match=r"not the shapes-sptseg preset \(up to its seed\): model.gate_init"
+    ) as err:
+        ship_run(run, dest)
+    assert "train.seed" not in str(err.value) and "--seed 3" in str(err.value)
+    assert (dest / "shapes-sptseg" / "keep.txt").read_text() == "the shipped run"

@@ -15,9 +15,14 @@ from sptseg_lib.data.shapes import (
     SHAPE_TEXTURE,
     SHAPES,
     SHAPES_SPLIT,
+    SHAPES_WORLD,
+    STRIPE_TEXTURE,
+    STRIPES_WORLD,
     STUFF,
     ShapesDataset,
     class_attributes,
+    get_world,
+    object_texture,
     render_scene,
     render_single_object,
     shape_mask,
@@ -140,6 +145,56 @@ def test_object_texture_has_its_shape_frequency_and_orientation() -> None:
         assert abs(1 / np.hypot(fx, fy) - period) < 0.2 * period
         found = np.rad2deg(np.arctan2(fy, fx)) % 180
         assert min(abs(found - degrees), 180 - abs(found - degrees)) < 15
+
+
+def test_stripes_world_classes_are_texture_and_shape_and_its_colour_tells_nothing() -> None:
+    """In the stripes world the fill's peak frequency (windowed 2-D FFT of the fill) is the texture's period
+    and orientation, not the shape's; and every texture comes in every colour, about equally often."""
+    assert STRIPES_WORLD.class_names[:4] == (
+        "pinstriped circle",
+        "pinstriped square",
+        "pinstriped triangle",
+        "pinstriped star",
+    )
+    assert STRIPES_WORLD.class_names[16:] == CLASS_NAMES[16:]  # the same surfaces
+    assert [STRIPES_WORLD.class_names[i] for i in STRIPES_WORLD.split.unseen] == [
+        "pinstriped star",
+        "corded triangle",
+        "barred square",
+        "banded circle",
+    ]
+    freqs, window = np.fft.fftfreq(512), np.outer(np.hanning(64), np.hanning(64))  # zero-padded: fine bins
+    palette = np.asarray(list(COLOURS.values()), dtype=np.float64)
+    for index, (texture, _) in enumerate(STRIPES_WORLD.object_classes):
+        period, degrees = STRIPE_TEXTURE[texture]
+        colours = []
+        for k in range(40):
+            fill = object_texture(np.random.default_rng((index, k)), index, 64, STRIPES_WORLD)
+            grey = fill.mean(2)
+            spectrum = np.abs(np.fft.fft2((grey - grey.mean()) * window, s=(512, 512)))
+            fy, fx = np.unravel_index(np.argmax(spectrum), spectrum.shape)
+            fy, fx = freqs[fy], freqs[fx]
+            assert abs(1 / np.hypot(fx, fy) - period) < 0.25 * period, (texture, k)
+            found = np.rad2deg(np.arctan2(fy, fx)) % 180
+            assert min(abs(found - degrees), 180 - abs(found - degrees)) < 15, (texture, k)
+            mean_rgb = fill.reshape(-1, 3).mean(0)
+            colours.append(int(np.argmin(np.abs(palette - mean_rgb).sum(1))))
+        counts = np.bincount(colours, minlength=4)
+        assert counts.min() >= 4, (texture, counts)  # 40 draws: each of the 4 colours at least 4 times
+
+
+def test_stripes_world_scenes_share_the_geometry_and_only_change_the_fill() -> None:
+    shapes, stripes = ShapesDataset("val"), ShapesDataset("val", world="stripes")
+    assert stripes.class_names == STRIPES_WORLD.class_names and stripes[0]["name"] == "stripes_val_000000"
+    same = 0
+    for i in range(20):
+        a, b = shapes.scene(i), stripes.scene(i)
+        assert set(np.unique(b.label)) <= set(range(len(STRIPES_WORLD.class_names)))
+        same += np.array_equal(a.label, b.label)  # the fill's extra draw moves later objects' geometry
+    assert same < 20
+    assert get_world("stripes") is STRIPES_WORLD and get_world(SHAPES_WORLD) is SHAPES_WORLD
+    with pytest.raises(ValueError, match="unknown synthetic world 'dots'; expected one of shapes, stripes"):
+        ShapesDataset("val", world="dots")
 
 
 def test_listed_objects_are_visible_and_labels_are_valid() -> None:

@@ -3,6 +3,7 @@ says, the rule for more seeds, and the paired summary of recorded runs (checked 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 import scipy.stats
 from benchmark_scripts import benchmark_script
+
+from sptseg_lib.clip_loading import STRIPES_CLIP_WEIGHTS
 
 study = benchmark_script("spt_study")
 tables = benchmark_script("miniature_tables")
@@ -22,7 +25,14 @@ def _experiment(side, seed: int = 0):
 
 def test_the_arms_change_only_what_they_say() -> None:
     names = [a.name for a in study.ARMS]
-    assert names == ["default_world", "zero_init_filter", "per_layer_filter", "grid_16x16", "long_schedule"]
+    assert names == [
+        "default_world",
+        "zero_init_filter",
+        "per_layer_filter",
+        "grid_16x16",
+        "long_schedule",
+        "spectral_world",
+    ]
     for a in study.ARMS:
         for side in (s for pair in a.comparisons for s in pair):
             exp = _experiment(side, seed=3)
@@ -43,6 +53,13 @@ def test_the_arms_change_only_what_they_say() -> None:
     long_t, long_c = (_experiment(s) for s in study.arm("long_schedule").comparisons[0])
     assert long_t.train.iterations == long_c.train.iterations == 4500
     assert long_t.train.warmup_iters == 3 * _experiment(study.SPTSEG).train.warmup_iters
+    stripes_t, stripes_c = (_experiment(s) for s in study.arm("spectral_world").comparisons[0])
+    for exp, shapes in ((stripes_t, study.SPTSEG), (stripes_c, study.SGD)):
+        reference = _experiment(shapes)
+        assert exp.data == dataclasses.replace(reference.data, dataset="stripes")  # the world alone differs
+        assert exp.model.pretrained == STRIPES_CLIP_WEIGHTS
+        assert exp.model.replace(pretrained=reference.model.pretrained) == reference.model
+        assert exp.train == reference.train
     with pytest.raises(SystemExit, match="default_world"):
         study.arm("nope")
 
@@ -90,3 +107,31 @@ def test_summary_pairs_recorded_seeds_and_asks_for_more_when_the_rule_says(tmp_p
     assert study.arm_seeds(a) == list(range(10))
     assert sorted(k for _, k in study.pending([a])) == sorted(2 * list(range(5, 10)))
     assert not study.summary([a])["arms"]["zero_init_filter"]["complete"]
+
+
+def test_a_quick_rerun_scales_every_schedule_and_records_apart(tmp_path) -> None:
+    quick = study.quick_arms([study.arm("default_world"), study.arm("long_schedule")], 100, tmp_path)
+    sides = [s for a in quick for pair in a.comparisons for s in pair]
+    assert [s.iterations for s in sides] == [100, 100, 100, 100, 300, 300]
+    assert all(s.record == tmp_path / s.key and not s.from_tables for s in sides)
+    assert study.pending(quick, (0, 1), ()) == [(s, k) for k in (0, 1) for s in sides]
+    for bad in (["--quick", "10"], ["--out", str(tmp_path)], ["--seeds", "2"]):
+        with pytest.raises(SystemExit):
+            study.main(bad)  # the study's own records take only the pre-registered runs
+
+
+@pytest.mark.slow
+def test_notebook_10_reruns_an_arm_on_request(tmp_path, monkeypatch) -> None:
+    """``rerun="<arm>"``: the notebook runs the study script's quick mode into its own folder and shows it."""
+    from sptseg_lib.tools import run_notebooks
+
+    monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path / "runs"))  # the kernel inherits it
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "10_when_does_spt_help.ipynb"
+    parameters = {"rerun": "zero_init_filter", "rerun_iterations": 2, "rerun_seeds": 1}
+    [result] = run_notebooks.run_all([notebook], tmp_path / "out", parameters)
+    assert result.ok, f"code cell {result.failed_cell} failed: {result.error}"
+    folder = tmp_path / "runs" / "notebooks" / "10_when_does_spt_help" / "rerun_zero_init_filter"
+    quick = json.loads((folder / "spt_study.json").read_text())
+    assert quick["iterations"] == [2] and list(quick["arms"]) == ["zero_init_filter"]
+    assert quick["arms"]["zero_init_filter"]["comparisons"][0]["seeds"] == [0]
+    assert "QUICK RERUN of zero_init_filter" in result.output.read_text()

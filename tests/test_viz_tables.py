@@ -14,6 +14,7 @@ from sptseg_lib.viz.tables import (
     comparison_table,
     contrasts_figure,
     contrasts_table,
+    study_figure,
 )
 
 
@@ -161,3 +162,35 @@ def test_contrasts_table_prints_ours_beside_the_papers_difference() -> None:
         "| 5 decoder layers vs 3 decoder layers | 1 | -3.0 [-] | -2.4 | -3.0 [-] | -3.7 | "
         "no detectable difference |"
     )
+
+
+def test_study_figure_draws_each_recorded_comparison_and_names_the_arms_not_run() -> None:
+    study = {
+        "arms": {
+            "default_world": {
+                "sides": [["sptseg", "sgd"], ["spt", "zegclip"]],
+                "comparisons": [
+                    _entry("sptseg", "sgd", [-1.0, -2.0, 0.5]),
+                    _entry("spt", "zegclip", [4.0, 6.0, 5.0]),
+                ],
+            },
+            "grid_16x16": {"sides": [["sptseg-grid16", "sgd-grid16"]], "comparisons": []},
+        }
+    }
+    paper = {("sptseg", "sgd"): {"hIoU": 4.6, "mIoU_unseen": 7.5}}
+    fig = study_figure(study, paper)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "default_world",
+        "sptseg - sgd",
+        "spt - zegclip",
+        "grid_16x16",
+        "sptseg-grid16 - sgd-grid16: not run yet",
+    ]
+    means = [line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "mean"]
+    np.testing.assert_allclose(means, [-2.5 / 3, 5.0])
+    intervals = [c for c in ax.collections if c.get_gid() == "ci95"]
+    assert intervals[1].get_color()[0][:3] == pytest.approx(to_rgb(VERDICT_COLOURS["helps"]))
+    papers = [line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "paper"]
+    assert papers[0] == 4.6 and np.isnan(papers[1])  # a diamond only where the paper has the pair
+    assert ax.get_yticklabels()[4].get_color() == "0.5"

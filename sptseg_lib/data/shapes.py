@@ -21,6 +21,15 @@ Design (each choice below was settled by measuring small prototypes first):
   lowest cost on a 2-core CPU (a 96-px image would cost about 2.3x more tokens per image); objects of
   20-32 px span 2.5-4 patches (:data:`SCENE_RADIUS` says why not smaller).
 
+**The stripes world** (:data:`STRIPES_WORLD`, data set ``"stripes"``) is its spectral variant, the same scenes
+with one change: an object class is *texture* x shape ("barred circle"), the texture a stripe pattern whose
+period (16 or 24 px: 2 or 3 patches) and orientation (vertical or horizontal) name the class, while the
+colour is drawn at random for every object and tells nothing. A patch sees half a period or less of either
+stripe, so fine and coarse are told apart by how the pattern continues across tokens, at 0.5 and 0.33 cycles
+per token, both below the token grid's Nyquist limit (a 12-px stripe, 0.67 cycles per token, would alias to
+0.33): the class lives in the spectrum of the token grid that the spectral prompt filters (paper eq. 1-3;
+``data/miniature/spt_study/``).
+
 Everything is deterministic given a ``numpy.random.Generator`` seed. Shapes: images are ``(H, W, 3)``
 uint8, label maps ``(H, W)`` int64; the torch data set returns ImageNet-normalised ``(3, H, W)`` floats.
 """
@@ -35,7 +44,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .splits import SHAPES_CLASS_NAMES, SHAPES_OBJECT_CLASSES, SHAPES_SHAPES, SHAPES_STUFF
+from .splits import (
+    SHAPES_CLASS_NAMES,
+    SHAPES_COLOURS,
+    SHAPES_OBJECT_CLASSES,
+    SHAPES_SHAPES,
+    SHAPES_STUFF,
+    STRIPES_OBJECT_CLASSES,
+    STRIPES_SPLIT,
+    ZeroShotSplit,
+)
 from .splits import SHAPES_SPLIT as SHAPES_SPLIT  # the world's zero-shot split, defined with the others
 from .transforms import normalise
 
@@ -54,6 +72,13 @@ SHAPE_TEXTURE: dict[str, tuple[float, float]] = {
     "triangle": (7.0, 45.0),
     "star": (7.0, 135.0),
 }
+STRIPE_TEXTURE: dict[str, tuple[float, float]] = {
+    "pinstriped": (16.0, 0.0),  # fine, vertical stripes (the wave runs along x)
+    "corded": (16.0, 90.0),  # fine, horizontal
+    "barred": (24.0, 0.0),  # coarse, vertical
+    "banded": (24.0, 90.0),  # coarse, horizontal
+}
+"""The stripes world's object textures: (period in pixels, orientation in degrees of the wave vector)."""
 STUFF: tuple[str, ...] = SHAPES_STUFF
 
 OBJECT_CLASSES: tuple[tuple[str, str], ...] = SHAPES_OBJECT_CLASSES
@@ -73,6 +98,45 @@ _SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 
 @dataclass(frozen=True)
+class World:
+    """A procedural world: object classes ``(attribute, shape)`` on the 4 stuff surfaces.
+
+    ``attribute`` says what the first word of an object class names: ``"colour"`` (the shapes world: the
+    object's colour, its stripes tied to its shape) or ``"texture"`` (the stripes world:
+    :data:`STRIPE_TEXTURE`, any colour). Both worlds have 16 object classes, then the 4 stuff classes.
+    """
+
+    name: str
+    split: ZeroShotSplit
+    object_classes: tuple[tuple[str, str], ...]
+    attribute: str
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.split.class_names
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """The attribute words, in class order."""
+        return tuple(dict.fromkeys(a for a, _ in self.object_classes))
+
+
+SHAPES_WORLD = World("shapes", SHAPES_SPLIT, SHAPES_OBJECT_CLASSES, "colour")
+STRIPES_WORLD = World("stripes", STRIPES_SPLIT, STRIPES_OBJECT_CLASSES, "texture")
+WORLDS: dict[str, World] = {w.name: w for w in (SHAPES_WORLD, STRIPES_WORLD)}
+"""The synthetic worlds by data set name (``DataConfig.dataset``)."""
+
+
+def get_world(world: str | World) -> World:
+    """The :class:`World` called ``world`` (a :class:`World` is returned as it is)."""
+    if isinstance(world, World):
+        return world
+    if world not in WORLDS:
+        raise ValueError(f"unknown synthetic world {world!r}; expected one of {', '.join(WORLDS)}")
+    return WORLDS[world]
+
+
+@dataclass(frozen=True)
 class Scene:
     """One rendered scene.
 
@@ -87,13 +151,13 @@ class Scene:
     stuff: tuple[int, ...]
 
 
-def class_attributes(index: int) -> tuple[str, str]:
-    """(colour, shape) of object class ``index``; raises for stuff classes."""
-    if not 0 <= index < NUM_OBJECT_CLASSES:
+def class_attributes(index: int, world: World = SHAPES_WORLD) -> tuple[str, str]:
+    """(attribute, shape) of object class ``index``, e.g. (colour, shape); raises for stuff classes."""
+    if not 0 <= index < len(world.object_classes):
         raise ValueError(
-            f"class {index} is not an object class (object classes are 0..{NUM_OBJECT_CLASSES - 1})"
+            f"class {index} is not an object class (object classes are 0..{len(world.object_classes) - 1})"
         )
-    return OBJECT_CLASSES[index]
+    return world.object_classes[index]
 
 
 @lru_cache(maxsize=8)
@@ -145,19 +209,27 @@ def _stripes(size: int, period: float, degrees: float, phase: float) -> np.ndarr
     return np.cos(2 * np.pi / period * (x * np.cos(t) + y * np.sin(t)) + phase)
 
 
-def object_texture(rng: np.random.Generator, index: int, size: int) -> np.ndarray:
-    """(size, size, 3) float RGB fill of object class ``index``: its colour modulated by its shape's stripes.
+def object_texture(
+    rng: np.random.Generator, index: int, size: int, world: World = SHAPES_WORLD
+) -> np.ndarray:
+    """(size, size, 3) float RGB fill of object class ``index``.
 
-    Per instance: brightness x0.85-1.15, +-12 per channel colour jitter, period x0.9-1.1,
-    orientation +-10 deg, random phase, stripe contrast 0.25-0.4.
+    Shapes world: its colour modulated by its shape's stripes (:data:`SHAPE_TEXTURE`). Stripes world: a
+    colour drawn uniformly from :data:`COLOURS` (uninformative) modulated by its texture's stripes
+    (:data:`STRIPE_TEXTURE`). Per instance: brightness x0.85-1.15, +-12 per channel colour jitter, period
+    x0.9-1.1, orientation +-10 deg, random phase, stripe contrast 0.25-0.4 (stripes world 0.3-0.5).
     """
-    colour, shape = class_attributes(index)
+    attribute, shape = class_attributes(index, world)
+    if world.attribute == "colour":
+        colour, (period, degrees), contrast = attribute, SHAPE_TEXTURE[shape], (0.25, 0.4)
+    else:
+        colour = SHAPES_COLOURS[int(rng.integers(len(SHAPES_COLOURS)))]
+        (period, degrees), contrast = STRIPE_TEXTURE[attribute], (0.3, 0.5)
     base = np.asarray(COLOURS[colour], dtype=np.float64) * rng.uniform(0.85, 1.15) + rng.uniform(-12, 12, 3)
-    period, degrees = SHAPE_TEXTURE[shape]
     wave = _stripes(
         size, period * rng.uniform(0.9, 1.1), degrees + rng.uniform(-10, 10), rng.uniform(0, 2 * np.pi)
     )
-    return base * (1 + rng.uniform(0.25, 0.4) * wave)[..., None]
+    return base * (1 + rng.uniform(*contrast) * wave)[..., None]
 
 
 def stuff_texture(rng: np.random.Generator, stuff: str, size: int) -> np.ndarray:
@@ -205,12 +277,14 @@ def render_scene(
     num_objects: tuple[int, int] = SCENE_OBJECTS,
     radius: tuple[float, float] = SCENE_RADIUS,
     min_visible: int = 12,
+    world: World = SHAPES_WORLD,
 ) -> Scene:
     """Draw one scene: a stuff background and object instances painted in order (later ones occlude).
 
     ``objects``/``stuff`` fix the classes (object class indices; 1 or 2 stuff class indices); otherwise
     1-3 objects (uniform over the 16 object classes, repeats allowed) and 1-2 distinct stuff classes are
-    drawn (:data:`SCENE_OBJECTS`). Radii (px, scaled with ``size / 64``) are uniform in ``radius``.
+    drawn (:data:`SCENE_OBJECTS`); ``world`` says how an object class looks. Radii (px, scaled with
+    ``size / 64``) are uniform in ``radius``.
     Objects whose visible area falls under ``min_visible`` pixels after occlusion are dropped from
     ``Scene.objects`` (their pixels keep the class of what covers them, so the label map stays exact).
     """
@@ -232,7 +306,7 @@ def render_scene(
     scale = size / IMAGE_SIZE
     placed: list[tuple[float, float, float]] = []
     for index in objects:
-        _, shape = class_attributes(index)
+        _, shape = class_attributes(index, world)
         r = rng.uniform(*radius) * scale
         for _ in range(20):  # keep centres apart so that occlusion stays partial
             cx, cy = rng.uniform(r, size - r, 2)
@@ -240,7 +314,7 @@ def render_scene(
                 break
         placed.append((cx, cy, r))
         mask = shape_mask(shape, size, cx, cy, r, rng.uniform(0, 2 * np.pi))
-        image = np.where(mask[..., None], object_texture(rng, index, size), image)
+        image = np.where(mask[..., None], object_texture(rng, index, size, world), image)
         label[mask] = index
     image = image + rng.normal(0, 3.0, image.shape)
     visible = tuple(dict.fromkeys(int(i) for i in objects if (label == i).sum() >= min_visible))
@@ -248,32 +322,40 @@ def render_scene(
     return Scene(np.clip(np.rint(image), 0, 255).astype(np.uint8), label, visible, visible_stuff)
 
 
-def render_single_object(rng: np.random.Generator, index: int, size: int = IMAGE_SIZE) -> tuple[Scene, str]:
+def render_single_object(
+    rng: np.random.Generator, index: int, size: int = IMAGE_SIZE, world: World = SHAPES_WORLD
+) -> tuple[Scene, str]:
     """One large object of class ``index`` (radius 14-22 px at 64 px) on one random stuff surface.
 
     Returns the scene and its caption ``"a photo of a <class name>"`` (the zero-shot template); used for
     contrastive pretraining and for zero-shot image classification.
     """
     stuff = (NUM_OBJECT_CLASSES + int(rng.integers(len(STUFF))),)
-    scene = render_scene(rng, size, objects=[index], stuff=stuff, radius=(14.0, 22.0))
-    return scene, f"a photo of a {CLASS_NAMES[index]}"
+    scene = render_scene(rng, size, objects=[index], stuff=stuff, radius=(14.0, 22.0), world=world)
+    return scene, f"a photo of a {world.class_names[index]}"
 
 
 class ShapesDataset(Dataset):
-    """Scenes of the shapes world as a map-style data set: index ``i`` of a split is rendered from seed
-    ``(split seed, i)``, so every index is reproducible and the training split is an unlimited stream
-    (``length`` only sets the epoch length a sampler sees).
+    """Scenes of a synthetic world (``world``: ``"shapes"``, the default, or ``"stripes"``) as a map-style
+    data set: index ``i`` of a split is rendered from seed ``(split seed, i)``, so every index is reproducible
+    and the training split is an unlimited stream (``length`` only sets the epoch length a sampler sees).
 
     Items: ``dict(image=(3, H, W) float32 ImageNet-normalised, label=(H, W) int64, name=str)``.
     Defaults: ``train`` 100,000 images per epoch, ``val`` and ``test`` 200 fixed images each.
     """
 
-    def __init__(self, split: str = "train", length: int | None = None, size: int = IMAGE_SIZE) -> None:
+    def __init__(
+        self,
+        split: str = "train",
+        length: int | None = None,
+        size: int = IMAGE_SIZE,
+        world: str | World = "shapes",
+    ) -> None:
         if split not in _SPLIT_SEEDS:
             raise ValueError(f"unknown split {split!r}; expected one of {tuple(_SPLIT_SEEDS)}")
-        self.split, self.size = split, size
+        self.split, self.size, self.world = split, size, get_world(world)
         self.length = length if length is not None else (100_000 if split == "train" else 200)
-        self.class_names = CLASS_NAMES
+        self.class_names = self.world.class_names
 
     def __len__(self) -> int:
         return self.length
@@ -282,7 +364,8 @@ class ShapesDataset(Dataset):
         """The raw scene behind item ``index`` (uint8 image, exact labels, visible classes)."""
         if index < 0:
             raise IndexError(f"index {index} is negative")
-        return render_scene(np.random.default_rng((_SPLIT_SEEDS[self.split], index)), self.size)
+        rng = np.random.default_rng((_SPLIT_SEEDS[self.split], index))
+        return render_scene(rng, self.size, world=self.world)
 
     def __getitem__(self, index: int) -> dict:
         if index >= self.length:
@@ -291,5 +374,5 @@ class ShapesDataset(Dataset):
         return dict(
             image=normalise(scene.image),
             label=torch.from_numpy(scene.label),
-            name=f"shapes_{self.split}_{index:06d}",
+            name=f"{self.world.name}_{self.split}_{index:06d}",
         )

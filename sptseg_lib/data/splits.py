@@ -113,6 +113,29 @@ SHAPES_SPLIT = ZeroShotSplit(
     "shapes", SHAPES_CLASS_NAMES, tuple(sorted(SHAPES_CLASS_NAMES.index(n) for n in SHAPES_UNSEEN_NAMES))
 )
 
+# --- its spectral variant: the same shapes and surfaces, the object attribute a stripe texture -----------
+STRIPES_TEXTURES: tuple[str, ...] = ("pinstriped", "corded", "barred", "banded")
+"""Fine vertical, fine horizontal, coarse vertical and coarse horizontal stripes (``shapes.STRIPE_TEXTURE``
+gives their periods and orientations); colour is drawn at random and tells nothing."""
+STRIPES_OBJECT_CLASSES: tuple[tuple[str, str], ...] = tuple(
+    (t, s) for t in STRIPES_TEXTURES for s in SHAPES_SHAPES
+)
+"""The 16 object classes (texture, shape) of the stripes world, in class order; the 4 stuff classes follow."""
+STRIPES_CLASS_NAMES: tuple[str, ...] = tuple(f"{t} {s}" for t, s in STRIPES_OBJECT_CLASSES) + SHAPES_STUFF
+STRIPES_UNSEEN_NAMES: tuple[str, ...] = (
+    "pinstriped star",
+    "corded triangle",
+    "barred square",
+    "banded circle",
+)
+"""The shapes world's Latin-square diagonal with textures for colours: each texture and each shape is in one
+unseen class and in three seen ones."""
+STRIPES_SPLIT = ZeroShotSplit(
+    "stripes",
+    STRIPES_CLASS_NAMES,
+    tuple(sorted(STRIPES_CLASS_NAMES.index(n) for n in STRIPES_UNSEEN_NAMES)),
+)
+
 
 def values_outside(labels: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> list[int]:
     """The (at most 10 smallest) values of ``labels`` outside ``0..num_classes-1`` other than
@@ -123,12 +146,17 @@ def values_outside(labels: torch.Tensor, num_classes: int, ignore_index: int | N
     return sorted(set(labels[bad].unique().tolist()))[:10] if bad.any() else []
 
 
-SPLIT_NAMES: tuple[str, ...] = ("voc", "coco_stuff", "shapes")
+SPLIT_NAMES: tuple[str, ...] = ("voc", "coco_stuff", "shapes", "stripes")
 
 
 def get_split(name: str) -> ZeroShotSplit:
-    """The :class:`ZeroShotSplit` called ``name``: ``"voc"``, ``"coco_stuff"`` or ``"shapes"``."""
-    splits = {"voc": VOC_SPLIT, "coco_stuff": COCO_STUFF_SPLIT, "shapes": SHAPES_SPLIT}
+    """The :class:`ZeroShotSplit` called ``name``: ``voc``, ``coco_stuff``, ``shapes`` or ``stripes``."""
+    splits = {
+        "voc": VOC_SPLIT,
+        "coco_stuff": COCO_STUFF_SPLIT,
+        "shapes": SHAPES_SPLIT,
+        "stripes": STRIPES_SPLIT,
+    }
     if name in splits:
         return splits[name]
     raise KeyError(f"unknown split {name!r}; known splits: {', '.join(SPLIT_NAMES)}")

@@ -51,6 +51,23 @@ Normalization = Literal["imagenet", "clip"]
 _NORMS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "clip": (CLIP_MEAN, CLIP_STD)}
 
 
+def token_labels(label: np.ndarray, patch: int) -> np.ndarray:
+    """The class of each token: the most frequent label of its ``patch x patch`` pixels (the lowest
+    label on a tie). ``label`` ``(H, W)`` integer, H and W multiples of ``patch``; returns ``(H/patch,
+    W/patch)`` int64."""
+    h, w = label.shape
+    if h % patch or w % patch:
+        raise ValueError(f"label map {h}x{w} is not a whole number of {patch}-px patches")
+    blocks = (
+        label.reshape(h // patch, patch, w // patch, patch).transpose(0, 2, 1, 3).reshape(-1, patch * patch)
+    )
+    out = np.empty(len(blocks), dtype=np.int64)
+    for i, row in enumerate(blocks):
+        found, times = np.unique(row, return_counts=True)  # sorted: argmax takes the lowest on a tie
+        out[i] = found[np.argmax(times)]
+    return out.reshape(h // patch, w // patch)
+
+
 def _norm_constants(normalization: str) -> tuple[list[float], list[float]]:
     if normalization not in _NORMS:
         raise ValueError(f"unknown normalization {normalization!r}; use 'imagenet' (reference) or 'clip'")
@@ -367,4 +384,5 @@ __all__: Sequence[str] = [
     "rescale_size",
     "rgb_to_hsv",
     "to_tv_tensors",
+    "token_labels",
 ]

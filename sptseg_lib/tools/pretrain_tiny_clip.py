@@ -19,7 +19,10 @@ Captions teach binding (which colour belongs to which shape), which a compositio
 Object lists are written in class order, so two captions are the same string exactly when they describe
 the same thing; identical captions in a batch count as positives of each other (no false negatives).
 
-Run ``python -m sptseg_lib.tools.pretrain_tiny_clip --out data/tiny_clip`` to regenerate the shipped weights.
+Run ``python -m sptseg_lib.tools.pretrain_tiny_clip --out data/tiny_clip`` to regenerate the shipped weights;
+``--world stripes --out data/tiny_clip_stripes`` pretrains the same way on the stripes world (its object
+classes texture x shape, colour uninformative; ``sptseg_lib.data.shapes.STRIPES_WORLD``), where captions
+bind textures to shapes as they bind colours here.
 """
 
 from __future__ import annotations
@@ -40,14 +43,13 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, build_tiny_clip
 from ..data.shapes import (
-    CLASS_NAMES,
-    COLOURS,
     IMAGE_SIZE,
     NUM_OBJECT_CLASSES,
-    OBJECT_CLASSES,
     SHAPES,
-    SHAPES_SPLIT,
+    SHAPES_WORLD,
     STUFF,
+    WORLDS,
+    World,
     render_scene,
     render_single_object,
 )
@@ -65,27 +67,31 @@ def _name(colour: str, shape: str) -> str:
     return f"{colour} {shape}"
 
 
-def _describe(objects: Sequence[tuple[str, str]], stuff: Sequence[int]) -> str:
+def _describe(objects: Sequence[tuple[str, str]], stuff: Sequence[int], world: World = SHAPES_WORLD) -> str:
     """Canonical caption of a scene: distinct objects in class order, then the surfaces."""
-    order = sorted(set(objects), key=OBJECT_CLASSES.index)
+    order = sorted(set(objects), key=world.object_classes.index)
     names = [f"a {_name(c, s)}" for c, s in order]
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"{listed} on {' and '.join(CLASS_NAMES[s] for s in stuff)}"
+    return f"{listed} on {' and '.join(world.class_names[s] for s in stuff)}"
 
 
-def _change_one_attribute(rng: np.random.Generator, obj: tuple[str, str]) -> tuple[str, str]:
-    colour, shape = obj
+def _change_one_attribute(
+    rng: np.random.Generator, obj: tuple[str, str], world: World = SHAPES_WORLD
+) -> tuple[str, str]:
+    attribute, shape = obj
     if rng.random() < 0.5:
-        return str(rng.choice([c for c in COLOURS if c != colour])), shape
-    return colour, str(rng.choice([s for s in SHAPES if s != shape]))
+        return str(rng.choice([a for a in world.attributes if a != attribute])), shape
+    return attribute, str(rng.choice([s for s in SHAPES if s != shape]))
 
 
-def scene_captions(rng: np.random.Generator, objects: Sequence[int], stuff: Sequence[int]) -> tuple[str, str]:
-    """(caption, hard negative) of a multi-object scene. The negative swaps the colours of two objects
-    that differ in colour and shape (a binding error with the same bag of words) where possible, else
-    changes one attribute of one object; it never describes the same set of objects."""
-    objs = [OBJECT_CLASSES[i] for i in objects]
-    positive = _describe(objs, stuff)
+def scene_captions(
+    rng: np.random.Generator, objects: Sequence[int], stuff: Sequence[int], world: World = SHAPES_WORLD
+) -> tuple[str, str]:
+    """(caption, hard negative) of a multi-object scene. The negative swaps the attributes (colours, or
+    textures) of two objects that differ in attribute and shape (a binding error with the same bag of words)
+    where possible, else changes one attribute of one object; it never describes the same set of objects."""
+    objs = [world.object_classes[i] for i in objects]
+    positive = _describe(objs, stuff, world)
     pairs = [
         (a, b)
         for a in range(len(objs))
@@ -99,16 +105,20 @@ def scene_captions(rng: np.random.Generator, objects: Sequence[int], stuff: Sequ
             neg[a], neg[b] = (objs[b][0], objs[a][1]), (objs[a][0], objs[b][1])
         else:
             k = int(rng.integers(len(neg)))
-            neg[k] = _change_one_attribute(rng, neg[k])
+            neg[k] = _change_one_attribute(rng, neg[k], world)
         if set(neg) != set(objs):
-            return positive, _describe(neg, stuff)
+            return positive, _describe(neg, stuff, world)
         pairs = []  # the swap reproduced the same set: fall back to an attribute change
     # Only when ten random changes all hit a duplicated object whose new class is already in the scene.
     raise RuntimeError(f"could not build a hard negative for {positive!r}")
 
 
 def sample_pair(
-    rng: np.random.Generator, size: int = IMAGE_SIZE, single: float = 0.5, stuff_only: float = 0.1
+    rng: np.random.Generator,
+    size: int = IMAGE_SIZE,
+    single: float = 0.5,
+    stuff_only: float = 0.1,
+    world: World = SHAPES_WORLD,
 ) -> tuple[np.ndarray, str, str]:
     """One pretraining example: (image (H, W, 3) uint8, caption, hard-negative caption).
 
@@ -118,27 +128,31 @@ def sample_pair(
     u = rng.random()
     if u < single:
         index = int(rng.integers(NUM_OBJECT_CLASSES))
-        scene, _ = render_single_object(rng, index, size)
-        obj = OBJECT_CLASSES[index]
-        neg = _change_one_attribute(rng, obj)
-        surface = CLASS_NAMES[scene.stuff[0]]
+        scene, _ = render_single_object(rng, index, size, world)
+        obj = world.object_classes[index]
+        neg = _change_one_attribute(rng, obj, world)
+        surface = world.class_names[scene.stuff[0]]
         template = ("a photo of a {}", "a {} on " + surface, "a {}")[int(rng.integers(3))]
         return scene.image, template.format(_name(*obj)), template.format(_name(*neg))
     if u < single + stuff_only:
         stuff, other = NUM_OBJECT_CLASSES + rng.choice(len(STUFF), 2, replace=False)
         scene = render_scene(rng, size, objects=[], stuff=(int(stuff),))
         template = ("a photo of a {}", "{}")[int(rng.integers(2))]
-        return scene.image, template.format(CLASS_NAMES[stuff]), template.format(CLASS_NAMES[other])
+        return (
+            scene.image,
+            template.format(world.class_names[stuff]),
+            template.format(world.class_names[other]),
+        )
     # The scenes the shipped weights were pretrained on: 2-4 objects of radius 7-13 px (the world's first
     # object sizes; the segmentation scenes now draw larger ones, see SCENE_RADIUS).
-    scene = render_scene(rng, size, num_objects=(2, 4), radius=(7.0, 13.0))
+    scene = render_scene(rng, size, num_objects=(2, 4), radius=(7.0, 13.0), world=world)
     if not scene.objects:  # every object occluded below the visibility threshold: describe the surface
         return (
             scene.image,
-            f"a photo of a {CLASS_NAMES[scene.stuff[0]]}",
-            _describe([OBJECT_CLASSES[0]], scene.stuff),
+            f"a photo of a {world.class_names[scene.stuff[0]]}",
+            _describe([world.object_classes[0]], scene.stuff, world),
         )
-    return (scene.image, *scene_captions(rng, scene.objects, scene.stuff))
+    return (scene.image, *scene_captions(rng, scene.objects, scene.stuff, world))
 
 
 class CaptionStream(IterableDataset):
@@ -146,8 +160,10 @@ class CaptionStream(IterableDataset):
     number of DataLoader workers (worker ``w`` of ``n`` makes batches ``w, w + n, ...``, which the loader
     interleaves back in order). Yields (images (B, H, W, 3) uint8 tensor, captions, negatives)."""
 
-    def __init__(self, seed: int, batch_size: int, size: int = IMAGE_SIZE, start: int = 0) -> None:
-        self.seed, self.batch_size, self.size, self.start = seed, batch_size, size, start
+    def __init__(
+        self, seed: int, batch_size: int, size: int = IMAGE_SIZE, start: int = 0, world: World = SHAPES_WORLD
+    ) -> None:
+        self.seed, self.batch_size, self.size, self.start, self.world = seed, batch_size, size, start, world
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, list[str], list[str]]]:
         info = get_worker_info()
@@ -155,7 +171,9 @@ class CaptionStream(IterableDataset):
         k = self.start + worker
         while True:
             rng = np.random.default_rng((self.seed, k))
-            images, captions, negatives = zip(*(sample_pair(rng, self.size) for _ in range(self.batch_size)))
+            images, captions, negatives = zip(
+                *(sample_pair(rng, self.size, world=self.world) for _ in range(self.batch_size))
+            )
             yield torch.from_numpy(np.stack(images)), list(captions), list(negatives)
             k += workers
 
@@ -196,18 +214,18 @@ def batch_texts(captions: Sequence[str], negatives: Sequence[str]) -> tuple[list
 
 # ------------------------------------------------------------------------------------------ evaluation
 def zero_shot_eval_set(
-    per_class: int = 50, size: int = IMAGE_SIZE, seed: int = EVAL_SEED
+    per_class: int = 50, size: int = IMAGE_SIZE, seed: int = EVAL_SEED, world: World = SHAPES_WORLD
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fixed single-class images: ``per_class`` single objects of every object class (render_single_object)
     and ``per_class`` bare surfaces of every stuff class. Returns (images (N, H, W, 3) uint8, labels (N,))."""
     images, labels = [], []
-    for index in range(len(CLASS_NAMES)):
+    for index in range(len(world.class_names)):
         rng = np.random.default_rng((seed, index))
         for _ in range(per_class):
             if index < NUM_OBJECT_CLASSES:
-                scene, _ = render_single_object(rng, index, size)
+                scene, _ = render_single_object(rng, index, size, world)
             else:
-                scene = render_scene(rng, size, objects=[], stuff=(index,))
+                scene = render_scene(rng, size, objects=[], stuff=(index,), world=world)
             images.append(scene.image)
             labels.append(index)
     return np.stack(images), np.asarray(labels)
@@ -215,7 +233,12 @@ def zero_shot_eval_set(
 
 @torch.no_grad()
 def zero_shot_accuracy(
-    model, tokenizer, per_class: int = 50, seed: int = EVAL_SEED, batch_size: int = 500
+    model,
+    tokenizer,
+    per_class: int = 50,
+    seed: int = EVAL_SEED,
+    batch_size: int = 500,
+    world: World = SHAPES_WORLD,
 ) -> dict:
     """Zero-shot image classification over all class names with the prompt ``"a photo of a {}"``.
 
@@ -227,23 +250,24 @@ def zero_shot_accuracy(
     size = (
         model.visual.image_size[0] if isinstance(model.visual.image_size, tuple) else model.visual.image_size
     )
-    images, labels = zero_shot_eval_set(per_class, size, seed)
-    text = F.normalize(model.encode_text(tokenizer([TEMPLATE.format(n) for n in CLASS_NAMES])), dim=-1)
+    images, labels = zero_shot_eval_set(per_class, size, seed, world)
+    names, split = world.class_names, world.split
+    text = F.normalize(model.encode_text(tokenizer([TEMPLATE.format(n) for n in names])), dim=-1)
     preds = []
     for start in range(0, len(images), batch_size):
         feats = F.normalize(model.encode_image(normalise(images[start : start + batch_size])), dim=-1)
         preds.append((feats @ text.t()).argmax(1))
     correct = (torch.cat(preds).numpy() == labels).astype(np.float64)
-    per_cls = {CLASS_NAMES[i]: float(correct[labels == i].mean()) for i in range(len(CLASS_NAMES))}
+    per_cls = {names[i]: float(correct[labels == i].mean()) for i in range(len(names))}
     model.train(was_training)
 
     def mean(idx: Sequence[int]) -> float:
-        return float(np.mean([per_cls[CLASS_NAMES[i]] for i in idx]))
+        return float(np.mean([per_cls[names[i]] for i in idx]))
 
     return dict(
-        seen=mean(SHAPES_SPLIT.seen),
-        unseen=mean(SHAPES_SPLIT.unseen),
-        seen_objects=mean([i for i in SHAPES_SPLIT.seen if i < NUM_OBJECT_CLASSES]),
+        seen=mean(split.seen),
+        unseen=mean(split.unseen),
+        seen_objects=mean([i for i in split.seen if i < NUM_OBJECT_CLASSES]),
         per_class=per_cls,
     )
 
@@ -303,7 +327,7 @@ def pretrain(args: argparse.Namespace) -> dict:
         eps=1e-6,
     )
     loader = DataLoader(
-        CaptionStream(args.seed, args.batch_size),
+        CaptionStream(args.seed, args.batch_size, world=WORLDS[args.world]),
         batch_size=None,
         num_workers=args.workers,
         prefetch_factor=2 if args.workers else None,
@@ -341,7 +365,7 @@ def pretrain(args: argparse.Namespace) -> dict:
                 f"lr {optim.param_groups[0]['lr']:.2e} t {time.time() - t0:.0f}s"
             )
         if done % args.eval_every == 0 or done == args.steps:
-            acc = zero_shot_accuracy(model, tokenizer, args.eval_per_class)
+            acc = zero_shot_accuracy(model, tokenizer, args.eval_per_class, world=WORLDS[args.world])
             entry = dict(
                 step=done,
                 seconds=round(time.time() - t0, 1),
@@ -360,9 +384,10 @@ def pretrain(args: argparse.Namespace) -> dict:
         raise RuntimeError("no evaluation ran; use --steps >= --eval-every or a larger --max-minutes")
     # The official figures: the shipped fp16 file, loaded through open_clip as users load it.
     shipped = open_clip.create_model(TINY_CLIP_NAME, pretrained=str(out / WEIGHTS_FILE))
-    acc = zero_shot_accuracy(shipped, tokenizer, args.eval_per_class)
+    acc = zero_shot_accuracy(shipped, tokenizer, args.eval_per_class, world=WORLDS[args.world])
     record = dict(
         model=TINY_CLIP_NAME,
+        world=args.world,
         weights=WEIGHTS_FILE,
         command="python -m sptseg_lib.tools.pretrain_tiny_clip " + " ".join(args.argv),
         seed=args.seed,
@@ -388,6 +413,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         prog="python -m sptseg_lib.tools.pretrain_tiny_clip", description=__doc__.split("\n")[0]
     )
     p.add_argument("--out", required=True, help="folder for the fp16 weights, pretraining.json and the log")
+    p.add_argument(
+        "--world", choices=tuple(WORLDS), default="shapes", help="the synthetic world of the captions"
+    )
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)

@@ -8,11 +8,15 @@ line's ``runs/<preset>/``), and writes beside the other shipped data:
 - ``config.json`` and ``log.jsonl``: the run's own (the loss curves notebook 06 draws);
 - ``eval_test.json`` / ``eval_test.md``: the metrics on the 200 fixed scenes of the ``test`` split
   (whole-image inference, seen penalty 0.1), re-checked by ``tests/test_miniature.py``;
-- ``run.json``: training wall time, the training-free baselines on the same scenes, the command.
+- ``run.json``: training wall time, the training-free baselines on the same scenes, the command (with the
+  run's seed: the shipped run is one seed of the miniature tables, the median one of ``shapes-sptseg``).
+
+The run must be its preset's recipe, up to ``train.seed``; anything else would show the notebooks a model
+their preset does not make.
 
 Usage (the run first, then the copy)::
 
-    python -m sptseg_lib train --preset shapes-sptseg --out runs/shapes-sptseg
+    python -m sptseg_lib train --preset shapes-sptseg --seed 3 --out runs/shapes-sptseg
     python -m sptseg_lib.tools.ship_miniature runs/shapes-sptseg
 """
 
@@ -27,6 +31,7 @@ from pathlib import Path
 from ..baselines import BASELINES, evaluate_baseline
 from ..checkpoint import checkpoint_experiment, checkpoint_name, export_weights, load_checkpoint
 from ..clip_loading import get_tokenizer, load_clip
+from ..config import RUNTIME_FIELDS, config_differences, experiment_preset
 from ..data.shapes import SHAPES_SPLIT, ShapesDataset
 from ..evaluate import evaluate, write_report
 from ..model import SPTSeg
@@ -48,6 +53,15 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
     experiment = checkpoint_experiment(load_checkpoint(final), final)
     if experiment.data.dataset != "shapes":
         raise ValueError(f"{experiment.name} is not a miniature (shapes) run; only those are shipped")
+    preset = experiment_preset(experiment.name)
+    changed = config_differences(experiment, preset, ignore=RUNTIME_FIELDS | {"train.seed"})
+    if changed:
+        raise ValueError(
+            f"the run in {run_dir} is not the {experiment.name} preset (up to its seed): "
+            + "; ".join(changed)
+            + ". Train the preset as it is, e.g. `python -m sptseg_lib train --preset "
+            + f"{experiment.name} --seed {experiment.train.seed} --out {run_dir}`"
+        )
     dest = Path(dest_root) / experiment.name
     if dest.exists():
         shutil.rmtree(dest)
@@ -82,7 +96,9 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
         "train_wall_minutes": round((log[-1]["time"] - start) / 60, 2),
         "test": {m: result[m] for m in METRICS},
         "training_free_baselines_test": baselines,
-        "command": f"python -m sptseg_lib train --preset {experiment.name} --out {run_dir}",
+        "seed": experiment.train.seed,
+        "command": f"python -m sptseg_lib train --preset {experiment.name} --seed {experiment.train.seed} "
+        f"--out {run_dir}",
     }
     (dest / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
     return dest

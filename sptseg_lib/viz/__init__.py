@@ -10,7 +10,7 @@ pyplot's global state, so the same function serves a static notebook figure, a w
 * :mod:`.losses`: the loss (eq. 10);
 * :mod:`.results`: data, training and evaluation (notebooks 00, 05-09);
 * :mod:`.tables`: our numbers beside the paper's (:func:`comparison_table`, :func:`ablation_figure`,
-  :func:`contrasts_table`, :func:`contrasts_figure`);
+  :func:`contrasts_table`, :func:`contrasts_figure`, :func:`study_figure`);
 * :mod:`.common`: what they share (:func:`as_numpy`, :func:`figure_png`, label colours).
 
 ``from sptseg_lib import viz`` gives every name of these modules, and, for the notebooks, the
@@ -86,13 +86,14 @@ from .spectra import (
     log_spectrum,
     principal_components,
     principal_components_figure,
+    prompt_share_figure,
     radial_energy,
     radial_energy_figure,
     radial_frequency,
     spectral_prompt_figure,
     token_spectrum_figure,
 )
-from .tables import ablation_figure, comparison_table, contrasts_figure, contrasts_table
+from .tables import ablation_figure, comparison_table, contrasts_figure, contrasts_table, study_figure
 
 __all__ = [
     "HIGHLIGHTS",
@@ -146,6 +147,7 @@ __all__ = [
     "prediction_figure",
     "principal_components",
     "principal_components_figure",
+    "prompt_share_figure",
     "radial_energy",
     "radial_energy_figure",
     "radial_frequency",
@@ -153,6 +155,7 @@ __all__ = [
     "spectral_prompt_figure",
     "spectral_prompt_steps",
     "ssim_figure",
+    "study_figure",
     "term_gradients",
     "to_gray",
     "token_spectrum_figure",

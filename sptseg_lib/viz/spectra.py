@@ -315,6 +315,48 @@ def radial_energy_figure(maps: Mapping[str, np.ndarray], bins: int = 8, title: s
     return fig
 
 
+def prompt_share_figure(
+    image: np.ndarray,
+    share: np.ndarray,
+    per_class: Mapping[str, float],
+    unseen: Sequence[str] = (),
+    title: str = "",
+) -> Figure:
+    """What the spectral prompt adds to the tokens (eq. 2): ``|S| / |H|`` per token of one scene beside the
+    scene, then its mean per class over many scenes as bars (unseen classes hatched).
+
+    Args:
+        image: the scene ``(H, W, 3)`` uint8.
+        share: ``|S| / |H|`` of its tokens ``(h, w)`` (:func:`sptseg_lib.encoder.spectral_prompt_share`).
+        per_class: class name -> mean share over the tokens whose pixels are mostly that class.
+        unseen: the names of the unseen classes among ``per_class``.
+        title: the figure's title.
+    """
+    fig = Figure(figsize=(10.0, 3.2), layout="constrained")
+    grid = fig.add_gridspec(1, 4)
+    ax_image, ax_share = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    for ax in (ax_image, ax_share):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    _show(ax_image, image, "the scene")
+    _show(ax_share, share, "|S| / |H| per token", cmap="magma", colorbar=True, vmin=0.0)
+    ax = fig.add_subplot(grid[0, 2:])
+    names = list(per_class)
+    bars = ax.bar(range(len(names)), [per_class[n] for n in names], color="tab:purple", gid="per_class")
+    for bar, name in zip(bars, names, strict=True):
+        if name in unseen:
+            bar.set_hatch("///")
+            bar.set_facecolor("white")
+            bar.set_edgecolor("tab:purple")
+    ax.set_xticks(range(len(names)), names, rotation=70, fontsize=6, ha="right")
+    ax.set_ylabel("mean |S| / |H| of its tokens", fontsize=8)
+    ax.set_title("per class, over the scenes (hatched: unseen)", fontsize=9)
+    ax.tick_params(axis="y", labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
 __all__ = [
     "band_filter",
     "band_mask",
@@ -326,6 +368,7 @@ __all__ = [
     "log_spectrum",
     "principal_components",
     "principal_components_figure",
+    "prompt_share_figure",
     "radial_energy",
     "radial_energy_figure",
     "radial_frequency",

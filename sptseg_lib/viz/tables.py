@@ -7,7 +7,7 @@
   at the table's reference row, so that differences, not levels, are compared;
 * :func:`contrasts_table` and :func:`contrasts_figure` write and draw the paired differences
   ``treatment - control`` of :func:`sptseg_lib.ablations.contrasts` with their 95% t-intervals, the
-  paper's difference beside.
+  paper's difference beside; :func:`study_figure` draws the arms of the miniature SPT study so.
 
 The metrics are the printed column names of the paper (``mIoU(S)``, ``mIoU(U)``, ``hIoU``, eq. 11 for
 hIoU), and our results may use either those names or the keys of
@@ -256,18 +256,83 @@ def contrasts_figure(
     Returns:
         A figure at most 10 inches wide (:data:`~sptseg_lib.viz.common.PAGE_WIDTH`).
     """
-    lines: list[tuple[str, str, Mapping[str, Any] | None]] = []  # (table key, label, entry or None: header)
+    lines: list[tuple[str, Mapping[str, Any] | None, float | None]] = []  # (label, entry, paper's) per metric
     for key, entries in paired.items():
-        lines.append((key, f"Table {table(key).number}", None))
-        lines += [(key, contrast_label(key, e["treatment"], e["control"]), e) for e in entries]
+        lines.append((f"Table {table(key).number}", None, None))
+        lines += [(contrast_label(key, e["treatment"], e["control"]), e, key) for e in entries]
+
+    def paper(entry: Mapping[str, Any], key: Any, metric: str) -> float:
+        return paper_difference(key, entry["treatment"], entry["control"], metric)
+
+    return _paired_figure(
+        lines,
+        paper,
+        metrics,
+        title or "paired differences over seeds (treatment - control, same seeds) beside the paper's",
+        "paper (VOC): the same two rows",
+    )
+
+
+def study_figure(
+    study: Mapping[str, Any],
+    paper: Mapping[tuple[str, str], Mapping[str, float]],
+    metrics: Sequence[str] = CONTRAST_METRICS,
+    title: str = "",
+) -> Figure:
+    """The arms of ``benchmarks/spt_study.py`` as paired differences, drawn as :func:`contrasts_figure`.
+
+    Args:
+        study: its JSON (``data/miniature/spt_study.json``): ``{"arms": {name: {"comparisons": [...],
+            "sides": [[treatment key, control key], ...]}}}``; an arm with no recorded comparison gets the
+            line "not run yet".
+        paper: ``(treatment key, control key) -> {metric: the paper's difference}`` (VOC, Table 2) for
+            the comparisons that have a counterpart in the paper; the others get no diamond.
+        metrics: keys of the comparisons' paired differences, one panel each.
+        title: the figure's title.
+    """
+    lines: list[tuple[str, Mapping[str, Any] | None, Any]] = []
+    for name, arm in study["arms"].items():
+        lines.append((name, None, None))
+        done = {(c["treatment"], c["control"]): c for c in arm["comparisons"]}
+        for treatment, control in arm["sides"]:
+            entry = done.get((treatment, control))
+            label = f"{treatment} - {control}"
+            lines.append((label if entry else f"{label}: not run yet", entry, (treatment, control)))
+
+    def paper_of(entry: Mapping[str, Any], pair: Any, metric: str) -> float:
+        return paper.get(pair, {}).get(metric, math.nan)
+
+    return _paired_figure(
+        lines,
+        paper_of,
+        metrics,
+        title or "each arm: paired differences over seeds (treatment - control) beside the paper's",
+        "paper (VOC, Table 2): SPT's gain on the same kind of pair",
+        skip_missing=True,
+    )
+
+
+def _paired_figure(
+    lines: Sequence[tuple[str, Mapping[str, Any] | None, Any]],
+    paper: Any,
+    metrics: Sequence[str],
+    title: str,
+    paper_label: str,
+    skip_missing: bool = False,
+) -> Figure:
+    """The drawing of :func:`contrasts_figure` and :func:`study_figure`: ``lines`` are ``(label, entry,
+    key)``, a header where ``key`` is ``None`` (or, with ``skip_missing``, an entry-less line drawn as text
+    only); ``paper(entry, key, metric)`` gives the paper's difference (NaN: none)."""
     y = -np.arange(len(lines), dtype=float)
     fig = Figure(figsize=(PAGE_WIDTH, 0.32 * len(lines) + 1.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0])
     for metric, ax in zip(metrics, axes, strict=True):
         ax.axvline(0.0, color="k", linewidth=0.8)
-        for yi, (key, _, entry) in zip(y, lines, strict=True):
-            if entry is None:
+        for yi, (_, entry, key) in zip(y, lines, strict=True):
+            if key is None:
                 ax.axhline(yi + 0.5, color="0.85", linewidth=0.8)
+                continue
+            if entry is None:
                 continue
             d = entry[metric]
             colour = VERDICT_COLOURS.get(d["verdict"], "0.45")
@@ -287,19 +352,17 @@ def contrasts_figure(
                 alpha=0.7,
                 gid="seeds",
             )
-            ax.plot(
-                paper_difference(key, entry["treatment"], entry["control"], metric),
-                yi,
-                **PAPER_MARKER,
-            )
+            ax.plot(paper(entry, key, metric), yi, **PAPER_MARKER)
         ax.set_xlabel(f"{_printed(metric)}: treatment - control (points)", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
         ax.set_title(_printed(metric), fontsize=9)
         ax.grid(axis="x", color="0.92")
-    axes[0].set_yticks(y, [label for _, label, _ in lines], fontsize=7)
-    for tick, (_, _, entry) in zip(axes[0].get_yticklabels(), lines, strict=True):
-        if entry is None:
+    axes[0].set_yticks(y, [label for label, _, _ in lines], fontsize=7)
+    for tick, (_, entry, key) in zip(axes[0].get_yticklabels(), lines, strict=True):
+        if key is None:
             tick.set_fontweight("bold")
+        elif entry is None and skip_missing:
+            tick.set_color("0.5")
     axes[0].set_ylim((y[-1] if len(y) else 0.0) - 0.7, 0.7)
     handles = [
         Line2D([], [], color=c, marker="o", linewidth=2.2, label=f"ours: {v} (mean, 95% t-interval)")
@@ -314,14 +377,11 @@ def contrasts_figure(
             markerfacecolor="none",
             markeredgecolor=PAPER_COLOUR,
             linestyle="none",
-            label="paper (VOC): the same two rows",
+            label=paper_label,
         ),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=7)
-    fig.suptitle(
-        title or "paired differences over seeds (treatment - control, same seeds) beside the paper's",
-        fontsize=9,
-    )
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
@@ -333,4 +393,5 @@ __all__ = [
     "comparison_table",
     "contrasts_figure",
     "contrasts_table",
+    "study_figure",
 ]
