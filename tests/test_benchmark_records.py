@@ -41,8 +41,14 @@ def test_recorded_runs_are_reused_only_for_their_own_configuration(tmp_path: Pat
         "shapes-sgd", 2, _options(tmp_path, recipe), str(tmp_path / "out"), deadline
     )
     assert (res, trained) == (recorded, False)
-    with pytest.raises(SystemExit, match="another configuration"):
-        tables.run_one("shapes-sgd", 2, _options(tmp_path, []), str(tmp_path / "out"), deadline)
+    with pytest.raises(SystemExit, match="another configuration"):  # the reference's gate: another recipe
+        tables.run_one(
+            "shapes-sgd", 2, _options(tmp_path, ["model.gate_init=randn"]), str(tmp_path / "out"), deadline
+        )
+    assert tables.run_one("shapes-sgd", 2, _options(tmp_path, []), str(tmp_path / "out"), deadline) == (
+        recorded,
+        False,
+    )  # the presets carry gate_init=first_batch: the same configuration
     assert tables.run_one("shapes-sgd", 3, _options(tmp_path, recipe), str(tmp_path / "out"), deadline) == (
         None,
         False,
