@@ -25,7 +25,8 @@ tables keep only the seeds every row finished, so that rows are never compared o
 Output: ``<out>/tables.md`` and ``<out>/tables.json``, ``<out>`` defaulting to
 ``$SPTSEG_RUNS/miniature_tables`` (``runs/``)::
 
-    nice python benchmarks/miniature_tables.py                  # 3 seeds x 500 iterations: 43 min on 2 cores
+    python benchmarks/miniature_tables.py --fully --jobs 2 --budget-minutes 240 \
+        --record data/miniature/tables_runs/test    # 5 seeds x 1,500 iterations, 60 runs: about 3.5 h on 2 cores
     python benchmarks/miniature_tables.py --iterations 20 --seeds 1 --rows sptseg   # a smoke run
 """
 

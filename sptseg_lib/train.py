@@ -831,6 +831,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         record = {"time": time.time(), **record}
+        self.out_dir.mkdir(parents=True, exist_ok=True)  # a step taken outside fit() logs too (gate_init)
         with self._uninterruptible(), open(self.out_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record, default=str) + "\n")
 
