@@ -26,7 +26,7 @@ Output: ``<out>/tables.md`` and ``<out>/tables.json``, ``<out>`` defaulting to
 ``$SPTSEG_RUNS/miniature_tables`` (``runs/``)::
 
     python benchmarks/miniature_tables.py --fully --jobs 2 --budget-minutes 240 \
-        --record data/miniature/tables_runs/test    # 5 seeds x 1,500 iterations, 60 runs: about 3.5 h on 2 cores
+        --record data/miniature/tables_runs/test  # 5 seeds x 1,500 its, 60 runs: about 3.5 h, 2 cores
     python benchmarks/miniature_tables.py --iterations 20 --seeds 1 --rows sptseg   # a smoke run
 """
 
