@@ -106,6 +106,8 @@ class Arm:
     name: str
     question: str
     comparisons: tuple[tuple[Side, Side], ...]
+    not_run: str = ""
+    """Why the arm is not run, by a rule fixed before its runs (empty: it runs)."""
 
 
 SPTSEG = Side("sptseg", "shapes-sptseg", from_tables=True)
@@ -162,6 +164,8 @@ ARMS: tuple[Arm, ...] = (
         "SPT-SEG vs +SGD in the stripes world, where an object's class is its stripe texture (period and "
         "orientation) and shape, its colour uninformative: structure that lives in the spectrum.",
         ((Side("sptseg-stripes", "stripes-sptseg"), Side("sgd-stripes", "stripes-sgd")),),
+        not_run="the stripes world's tiny CLIP reached an unseen zero-shot accuracy of 0.44, below the 0.5 "
+        "fixed before its pretraining ended (data/tiny_clip_stripes/README.md)",
     ),
 )
 
@@ -238,7 +242,7 @@ def pending(
 ) -> list[tuple[Side, int]]:
     """The runs still to train, seed-major over the arms' sides, each side once."""
     todo: dict[tuple[str, int], tuple[Side, int]] = {}
-    per_arm = [(a, arm_seeds(a, first, more)) for a in arms]
+    per_arm = [(a, arm_seeds(a, first, more)) for a in arms if not a.not_run]
     for seed in sorted({s for _, seeds in per_arm for s in seeds}):
         for a, seeds in per_arm:
             if seed not in seeds:
@@ -268,6 +272,7 @@ def summary(
                 for s in pair
             },
             "seeds": seeds,
+            "not_run": a.not_run,
             "complete": all(c["seeds"] == seeds for c in comparisons)
             and len(comparisons) == len(a.comparisons),
             "comparisons": comparisons,

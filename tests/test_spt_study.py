@@ -60,6 +60,9 @@ def test_the_arms_change_only_what_they_say() -> None:
         assert exp.model.pretrained == STRIPES_CLIP_WEIGHTS
         assert exp.model.replace(pretrained=reference.model.pretrained) == reference.model
         assert exp.train == reference.train
+    stripes = study.arm("spectral_world")
+    assert "0.44" in stripes.not_run and all(not a.not_run for a in study.ARMS if a is not stripes)
+    assert not any(side.key.endswith("stripes") for side, _ in study.pending(list(study.ARMS)))  # never run
     with pytest.raises(SystemExit, match="default_world"):
         study.arm("nope")
 

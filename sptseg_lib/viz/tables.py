@@ -283,8 +283,9 @@ def study_figure(
 
     Args:
         study: its JSON (``data/miniature/spt_study.json``): ``{"arms": {name: {"comparisons": [...],
-            "sides": [[treatment key, control key], ...]}}}``; an arm with no recorded comparison gets the
-            line "not run yet".
+            "sides": [[treatment key, control key], ...], "not_run": why or ""}}}``; an arm with no
+            recorded comparison gets the line "not run yet", or "not run (its rule)" when ``not_run``
+            says why.
         paper: ``(treatment key, control key) -> {metric: the paper's difference}`` (VOC, Table 2) for
             the comparisons that have a counterpart in the paper; the others get no diamond.
         metrics: keys of the comparisons' paired differences, one panel each.
@@ -297,7 +298,8 @@ def study_figure(
         for treatment, control in arm["sides"]:
             entry = done.get((treatment, control))
             label = f"{treatment} - {control}"
-            lines.append((label if entry else f"{label}: not run yet", entry, (treatment, control)))
+            missing = "not run (its rule)" if arm.get("not_run") else "not run yet"
+            lines.append((label if entry else f"{label}: {missing}", entry, (treatment, control)))
 
     def paper_of(entry: Mapping[str, Any], pair: Any, metric: str) -> float:
         return paper.get(pair, {}).get(metric, math.nan)
