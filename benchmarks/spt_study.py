@@ -7,7 +7,8 @@ order and same initial weights of the shared parts, ``sptseg_lib.ablations.contr
 more seeds were fixed before any run:
 
 * 5 seeds (0-4) per side; an arm whose 95% interval of the paired hIoU difference is wider than +-5 after
-  them gets 5 more (5-9), whichever its sign (:func:`needs_more_seeds`);
+  them gets 5 more (5-9), whichever its sign (:func:`needs_more_seeds`); ``later_blocks``, registered after
+  the tables had suggested it on seeds 0-4, takes fresh seeds 5-9 (and 10-14 by the same rule);
 * per comparison: both sides' pAcc, mIoU(S), mIoU(U), hIoU per seed and as mean and std, the paired
   differences in hIoU and mIoU(U) with their t-intervals (:func:`sptseg_lib.ablations.paired_difference`),
   and the verdict of the hIoU interval: ``helps`` (above 0), ``hurts`` (below 0) or
@@ -108,6 +109,9 @@ class Arm:
     comparisons: tuple[tuple[Side, Side], ...]
     not_run: str = ""
     """Why the arm is not run, by a rule fixed before its runs (empty: it runs)."""
+    first_seeds: tuple[int, ...] = FIRST_SEEDS
+    more_seeds: tuple[int, ...] = MORE_SEEDS
+    """The seeds added when :func:`needs_more_seeds` asks for them after :attr:`first_seeds`."""
 
 
 SPTSEG = Side("sptseg", "shapes-sptseg", from_tables=True)
@@ -158,6 +162,19 @@ ARMS: tuple[Arm, ...] = (
                 Side("sgd-long", "shapes-sgd", iterations=3 * SCHEDULE),
             ),
         ),
+    ),
+    Arm(
+        "later_blocks",
+        "SPT-SEG with its prompts in the later blocks (depth 6-12: tiny blocks 1-3) vs +SGD, on fresh seeds: "
+        "does the tables' exploratory gain hold? (registered after the tables, before any of its runs)",
+        (
+            (
+                Side("depth6-12-fresh", "shapes-sptseg-depth6-12"),
+                Side("sgd-fresh", "shapes-sgd"),
+            ),
+        ),
+        first_seeds=tuple(range(5, 10)),
+        more_seeds=tuple(range(10, 15)),
     ),
     Arm(
         "spectral_world",
@@ -217,32 +234,40 @@ def compare(treatment: Side, control: Side, seeds: list[int]) -> dict[str, Any] 
     return out
 
 
-def arm_seeds(a: Arm, first: tuple[int, ...] = FIRST_SEEDS, more: tuple[int, ...] = MORE_SEEDS) -> list[int]:
-    """The seeds arm ``a`` needs now: ``first`` (:data:`FIRST_SEEDS`), and ``more`` (:data:`MORE_SEEDS`)
-    once the first are all recorded and the rule asks for them."""
+def arm_seeds(a: Arm) -> list[int]:
+    """The seeds arm ``a`` needs now: its ``first_seeds``, and its ``more_seeds`` once the first are all
+    recorded and the rule asks for them."""
+    first, more = a.first_seeds, a.more_seeds
     results = [compare(t, c, list(first)) for t, c in a.comparisons]
     if any(r is None or r["seeds"] != list(first) for r in results):
         return list(first)
     return list(first) + list(more) if needs_more_seeds(results) else list(first)
 
 
-def quick_arms(arms: list[Arm], iterations: int, root: Path) -> list[Arm]:
-    """``arms`` at ``iterations / SCHEDULE`` of every side's schedule, every side recorded under ``root``."""
+def quick_arms(arms: list[Arm], iterations: int, root: Path, seeds: int) -> list[Arm]:
+    """``arms`` at ``iterations / SCHEDULE`` of every side's schedule on the first ``seeds`` of their first
+    seeds (no more-seeds rule), every side recorded under ``root``."""
 
     def side(s: Side) -> Side:
         return replace(
             s, iterations=max(1, s.iterations * iterations // SCHEDULE), from_tables=False, root=root
         )
 
-    return [replace(a, comparisons=tuple((side(t), side(c)) for t, c in a.comparisons)) for a in arms]
+    return [
+        replace(
+            a,
+            comparisons=tuple((side(t), side(c)) for t, c in a.comparisons),
+            first_seeds=a.first_seeds[:seeds],
+            more_seeds=(),
+        )
+        for a in arms
+    ]
 
 
-def pending(
-    arms: list[Arm], first: tuple[int, ...] = FIRST_SEEDS, more: tuple[int, ...] = MORE_SEEDS
-) -> list[tuple[Side, int]]:
+def pending(arms: list[Arm]) -> list[tuple[Side, int]]:
     """The runs still to train, seed-major over the arms' sides, each side once."""
     todo: dict[tuple[str, int], tuple[Side, int]] = {}
-    per_arm = [(a, arm_seeds(a, first, more)) for a in arms if not a.not_run]
+    per_arm = [(a, arm_seeds(a)) for a in arms if not a.not_run]
     for seed in sorted({s for _, seeds in per_arm for s in seeds}):
         for a, seeds in per_arm:
             if seed not in seeds:
@@ -253,15 +278,13 @@ def pending(
     return list(todo.values())
 
 
-def summary(
-    arms: list[Arm], first: tuple[int, ...] = FIRST_SEEDS, more: tuple[int, ...] = MORE_SEEDS
-) -> dict[str, Any]:
+def summary(arms: list[Arm]) -> dict[str, Any]:
     """``{"arms": {name: {"question", "sides", "design", "seeds", "comparisons": [compare(...)],
     "verdict"}}}`` of what is recorded (an arm's verdict is its first comparison's); ``sides`` lists each
     comparison's ``[treatment, control]`` keys and ``design`` what each side trains, recorded or not."""
     out: dict[str, Any] = {}
     for a in arms:
-        seeds = arm_seeds(a, first, more)
+        seeds = arm_seeds(a)
         comparisons = [c for t, ctrl in a.comparisons if (c := compare(t, ctrl, seeds)) is not None]
         out[a.name] = {
             "question": a.question,
@@ -323,24 +346,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-minutes", type=float, default=60.0, help="start no new run after this")
     p.add_argument("--dry-run", action="store_true", help="list the runs still to do and stop")
     p.add_argument("--quick", type=int, metavar="N", help="a quick rerun: N iterations for a 1,500 schedule")
-    p.add_argument("--seeds", type=int, default=len(FIRST_SEEDS), help="with --quick: the first K seeds")
+    p.add_argument("--seeds", type=int, help="with --quick: each arm's first K seeds (default 5)")
     p.add_argument("--out", type=Path, help="with --quick: where its records and JSON go (required)")
     args = p.parse_args(argv)
-    if (args.quick is None) != (args.out is None) or (args.quick is None and args.seeds != len(FIRST_SEEDS)):
+    if (args.quick is None) != (args.out is None) or (args.quick is None and args.seeds is not None):
         p.error(
             "--quick N and --out DIR go together (--seeds only with them): the study's own records "
             "take only the pre-registered runs"
         )
     arms = [arm(n) for n in args.arms] if args.arms else list(ARMS)
-    reported, first, more, study_json = list(ARMS), FIRST_SEEDS, MORE_SEEDS, STUDY_JSON
-    out = runs_dir("spt_study")
+    reported, study_json, out = list(ARMS), STUDY_JSON, runs_dir("spt_study")
     if args.quick is not None:
-        arms = reported = quick_arms(arms, args.quick, args.out / "runs")
-        first, more, study_json = tuple(range(args.seeds)), (), args.out / "spt_study.json"
-        out = args.out / "checkpoints"
+        arms = reported = quick_arms(arms, args.quick, args.out / "runs", args.seeds or len(FIRST_SEEDS))
+        study_json, out = args.out / "spt_study.json", args.out / "checkpoints"
     t0 = time.perf_counter()
     deadline = time.time() + 60 * args.budget_minutes
-    while todo := pending(arms, first, more):
+    while todo := pending(arms):
         print(f"{len(todo)} run(s) to do: " + ", ".join(f"{s.key} seed {k}" for s, k in todo), flush=True)
         if args.dry_run or time.time() > deadline:
             break
@@ -357,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{minutes:5.1f} min] {side.key} seed {seed}: hIoU {res['hIoU']:.1f}", flush=True)
         if time.time() > deadline:
             break
-    result = summary(reported, first, more)  # every arm of the study, whichever were trained now
+    result = summary(reported)  # every arm of the study, whichever were trained now
     if not args.dry_run:
         study_json.parent.mkdir(parents=True, exist_ok=True)
         study_json.write_text(json.dumps(result, indent=2) + "\n")

@@ -31,6 +31,7 @@ def test_the_arms_change_only_what_they_say() -> None:
         "per_layer_filter",
         "grid_16x16",
         "long_schedule",
+        "later_blocks",
         "spectral_world",
     ]
     for a in study.ARMS:
@@ -53,6 +54,10 @@ def test_the_arms_change_only_what_they_say() -> None:
     long_t, long_c = (_experiment(s) for s in study.arm("long_schedule").comparisons[0])
     assert long_t.train.iterations == long_c.train.iterations == 4500
     assert long_t.train.warmup_iters == 3 * _experiment(study.SPTSEG).train.warmup_iters
+    later_t, later_c = (_experiment(s) for s in study.arm("later_blocks").comparisons[0])
+    assert later_c == _experiment(study.SGD)
+    assert later_t == _experiment(study.Side("t", "shapes-sptseg-depth6-12", from_tables=True))
+    assert later_t.model.spt_layers != _experiment(study.SPTSEG).model.spt_layers
     stripes_t, stripes_c = (_experiment(s) for s in study.arm("spectral_world").comparisons[0])
     for exp, shapes in ((stripes_t, study.SPTSEG), (stripes_c, study.SGD)):
         reference = _experiment(shapes)
@@ -112,12 +117,31 @@ def test_summary_pairs_recorded_seeds_and_asks_for_more_when_the_rule_says(tmp_p
     assert not study.summary([a])["arms"]["zero_init_filter"]["complete"]
 
 
+def test_later_blocks_takes_fresh_seeds_and_records_apart_from_the_tables(tmp_path, monkeypatch) -> None:
+    """The arm suggested by the tables' seeds 0-4 runs on seeds 5-9 (10-14 by the rule), never on those."""
+    monkeypatch.setattr(study, "TABLES_RECORD", tmp_path / "tables")
+    monkeypatch.setattr(study, "STUDY_RECORD", tmp_path / "study")
+    a = study.arm("later_blocks")
+    treatment, control = a.comparisons[0]
+    assert not treatment.from_tables and not control.from_tables
+    assert study.arm_seeds(a) == [5, 6, 7, 8, 9]
+    assert sorted(k for _, k in study.pending([a])) == sorted(2 * [5, 6, 7, 8, 9])
+    for seed, t in zip(range(5, 10), [40.0, 60.0, 45.0, 65.0, 50.0]):  # a wide interval
+        _record(study.STUDY_RECORD / treatment.key, treatment, seed, t, t - 8)
+        _record(study.STUDY_RECORD / control.key, control, seed, 52.0, 44.0)
+    assert study.arm_seeds(a) == list(range(5, 15))
+    assert study.summary([a])["arms"]["later_blocks"]["comparisons"][0]["seeds"] == [5, 6, 7, 8, 9]
+
+
 def test_a_quick_rerun_scales_every_schedule_and_records_apart(tmp_path) -> None:
-    quick = study.quick_arms([study.arm("default_world"), study.arm("long_schedule")], 100, tmp_path)
+    arms = [study.arm("default_world"), study.arm("long_schedule"), study.arm("later_blocks")]
+    quick = study.quick_arms(arms, 100, tmp_path, seeds=2)
     sides = [s for a in quick for pair in a.comparisons for s in pair]
-    assert [s.iterations for s in sides] == [100, 100, 100, 100, 300, 300]
+    assert [s.iterations for s in sides] == [100, 100, 100, 100, 300, 300, 100, 100]
     assert all(s.record == tmp_path / s.key and not s.from_tables for s in sides)
-    assert study.pending(quick, (0, 1), ()) == [(s, k) for k in (0, 1) for s in sides]
+    assert study.pending(quick) == [(s, k) for k in (0, 1) for s in sides[:6]] + [
+        (s, k) for k in (5, 6) for s in sides[6:]
+    ]
     for bad in (["--quick", "10"], ["--out", str(tmp_path)], ["--seeds", "2"]):
         with pytest.raises(SystemExit):
             study.main(bad)  # the study's own records take only the pre-registered runs
