@@ -46,6 +46,9 @@ store: relative to the project's ``data/`` folder, so that it reads the same in 
 STRIPES_CLIP_WEIGHTS = f"{PROJECT_WEIGHTS_PREFIX}tiny_clip_stripes/{TINY_CLIP_NAME}.pt"
 """The same tiny CLIP architecture pretrained the same way on the stripes world (``data/tiny_clip_stripes/``),
 the CLIP of the ``stripes-*`` presets."""
+FABRICS_CLIP_WEIGHTS = f"{PROJECT_WEIGHTS_PREFIX}tiny_clip_fabrics/{TINY_CLIP_NAME}.pt"
+"""The same again on the fabrics world (``data/tiny_clip_fabrics/``), the CLIP of the ``fabrics-*``
+presets."""
 
 open_clip.add_model_config(MODEL_CONFIG_DIR)
 
@@ -207,6 +210,7 @@ def get_tokenizer(model_name: str = "ViT-B-16"):
 
 
 __all__ = [
+    "FABRICS_CLIP_WEIGHTS",
     "MODEL_CONFIG_DIR",
     "PROJECT_DATA_DIR",
     "PROJECT_WEIGHTS_PREFIX",

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .clip_loading import STRIPES_CLIP_WEIGHTS, TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, vision_depth
+from .clip_loading import (
+    FABRICS_CLIP_WEIGHTS,
+    STRIPES_CLIP_WEIGHTS,
+    TINY_CLIP_NAME,
+    TINY_CLIP_WEIGHTS,
+    vision_depth,
+)
 
 SptGridMode = Literal["error", "interpolate"]
 GateInit = Literal["randn", "first_batch"]
@@ -191,10 +197,9 @@ def _register_miniature(base: ModelConfig) -> None:
 
 
 _register_miniature(_SHAPES)
-for _row in ("zegclip", "spt", "sgd", "sptseg"):  # the stripes world: Table 2's rows, its own tiny CLIP
-    MODEL_PRESETS[f"stripes-{_row}"] = MODEL_PRESETS[f"shapes-{_row}"].replace(
-        pretrained=STRIPES_CLIP_WEIGHTS
-    )
+for _world, _weights in (("stripes", STRIPES_CLIP_WEIGHTS), ("fabrics", FABRICS_CLIP_WEIGHTS)):
+    for _row in ("zegclip", "spt", "sgd", "sptseg"):  # the spectral worlds: Table 2's rows, their own CLIPs
+        MODEL_PRESETS[f"{_world}-{_row}"] = MODEL_PRESETS[f"shapes-{_row}"].replace(pretrained=_weights)
 
 
 def _lookup(registry: dict[str, Any], name: str) -> Any:
@@ -226,7 +231,7 @@ class DataConfig:
 
     dataset: str = "voc"
     """Split name for :func:`sptseg_lib.data.splits.get_split` (``voc``, ``coco_stuff``, ``shapes``,
-    ``stripes``)."""
+    ``stripes``, ``fabrics``)."""
     root: str | None = None
     """Data root; ``None`` means ``$SPTSEG_DATA`` (resolved by ``data.paths.resolve_data_root``)."""
     crop_size: int = 512
@@ -571,7 +576,7 @@ stuff learnt, the objects not), 26.5 at 1e-3 and 37.9 at 3e-3 (scenes of the fir
 50.5). 1e-2 was no better than 3e-3 at 500 iterations."""
 
 
-MINIATURE_WORLDS: tuple[str, ...] = ("shapes", "stripes")
+MINIATURE_WORLDS: tuple[str, ...] = ("shapes", "stripes", "fabrics")
 """The synthetic worlds (``sptseg_lib.data.shapes.WORLDS``), each the prefix of its presets."""
 
 

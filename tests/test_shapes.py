@@ -10,6 +10,7 @@ from matplotlib.path import Path as MplPath
 from sptseg_lib.data.shapes import (
     CLASS_NAMES,
     COLOURS,
+    FABRICS_WORLD,
     NUM_OBJECT_CLASSES,
     OBJECT_CLASSES,
     SHAPE_TEXTURE,
@@ -193,8 +194,57 @@ def test_stripes_world_scenes_share_the_geometry_and_only_change_the_fill() -> N
         same += np.array_equal(a.label, b.label)  # the fill's extra draw moves later objects' geometry
     assert same < 20
     assert get_world("stripes") is STRIPES_WORLD and get_world(SHAPES_WORLD) is SHAPES_WORLD
-    with pytest.raises(ValueError, match="unknown synthetic world 'dots'; expected one of shapes, stripes"):
+    with pytest.raises(
+        ValueError, match="unknown synthetic world 'dots'; expected one of shapes, stripes, fab"
+    ):
         ShapesDataset("val", world="dots")
+
+
+def _peak(fill: np.ndarray) -> tuple[float, float]:
+    """(period in px, orientation in degrees mod 180) of the fill's strongest frequency (windowed, padded)."""
+    freqs, window = np.fft.fftfreq(512), np.outer(np.hanning(64), np.hanning(64))
+    grey = fill.mean(2)
+    spectrum = np.abs(np.fft.fft2((grey - grey.mean()) * window, s=(512, 512)))
+    fy, fx = np.unravel_index(np.argmax(spectrum), spectrum.shape)
+    return 1 / np.hypot(freqs[fx], freqs[fy]), np.rad2deg(np.arctan2(freqs[fy], freqs[fx])) % 180
+
+
+def test_fabrics_world_classes_are_colour_and_texture_and_its_shape_tells_nothing() -> None:
+    """The fill of a fabrics class has the class's colour and its texture's peak frequency; the outline is
+    drawn at random per object, every shape about equally often for every class."""
+    assert FABRICS_WORLD.class_names[:4] == ("red pinstriped", "red corded", "red barred", "red banded")
+    assert FABRICS_WORLD.class_names[16:] == CLASS_NAMES[16:]
+    assert [FABRICS_WORLD.class_names[i] for i in FABRICS_WORLD.split.unseen] == [
+        "red banded",
+        "green barred",
+        "blue corded",
+        "yellow pinstriped",
+    ]
+    palette = np.asarray(list(COLOURS.values()), dtype=np.float64)
+    for index, (colour, texture) in enumerate(FABRICS_WORLD.object_classes):
+        period, degrees = STRIPE_TEXTURE[texture]
+        for k in range(10):
+            fill = object_texture(np.random.default_rng((index, k)), index, 64, FABRICS_WORLD)
+            found_period, found = _peak(fill)
+            assert abs(found_period - period) < 0.25 * period, (texture, k)
+            assert min(abs(found - degrees), 180 - abs(found - degrees)) < 15, (texture, k)
+            mean_rgb = fill.reshape(-1, 3).mean(0)
+            assert list(COLOURS)[int(np.argmin(np.abs(palette - mean_rgb).sum(1)))] == colour
+
+    # the outline: area / bounding box is ~0.785 for every circle; over one fabrics class it ranges from
+    # stars (under 0.45) to circles and squares (over 0.7)
+    def fill_ratios(world, index: int) -> np.ndarray:
+        ratios = []
+        for k in range(40):
+            scene = render_scene(np.random.default_rng(k), objects=[index], stuff=(16,), world=world)
+            ys, xs = np.nonzero(scene.label == index)
+            ratios.append(len(ys) / ((np.ptp(ys) + 1) * (np.ptp(xs) + 1)))
+        return np.asarray(ratios)
+
+    circles = fill_ratios(SHAPES_WORLD, CLASS_NAMES.index("red circle"))
+    assert np.abs(circles - np.pi / 4).max() < 0.06
+    fabric = fill_ratios(FABRICS_WORLD, FABRICS_WORLD.class_names.index("red banded"))
+    assert (fabric < 0.45).sum() >= 4 and (fabric > 0.7).sum() >= 8 and fabric.std() > 0.1
 
 
 def test_listed_objects_are_visible_and_labels_are_valid() -> None:

@@ -13,7 +13,7 @@ import pytest
 import scipy.stats
 from benchmark_scripts import benchmark_script
 
-from sptseg_lib.clip_loading import STRIPES_CLIP_WEIGHTS
+from sptseg_lib.clip_loading import FABRICS_CLIP_WEIGHTS, STRIPES_CLIP_WEIGHTS
 
 study = benchmark_script("spt_study")
 tables = benchmark_script("miniature_tables")
@@ -33,6 +33,7 @@ def test_the_arms_change_only_what_they_say() -> None:
         "long_schedule",
         "later_blocks",
         "spectral_world",
+        "fabric_world",
     ]
     for a in study.ARMS:
         for side in (s for pair in a.comparisons for s in pair):
@@ -58,18 +59,36 @@ def test_the_arms_change_only_what_they_say() -> None:
     assert later_c == _experiment(study.SGD)
     assert later_t == _experiment(study.Side("t", "shapes-sptseg-depth6-12", from_tables=True))
     assert later_t.model.spt_layers != _experiment(study.SPTSEG).model.spt_layers
-    stripes_t, stripes_c = (_experiment(s) for s in study.arm("spectral_world").comparisons[0])
-    for exp, shapes in ((stripes_t, study.SPTSEG), (stripes_c, study.SGD)):
-        reference = _experiment(shapes)
-        assert exp.data == dataclasses.replace(reference.data, dataset="stripes")  # the world alone differs
-        assert exp.model.pretrained == STRIPES_CLIP_WEIGHTS
-        assert exp.model.replace(pretrained=reference.model.pretrained) == reference.model
-        assert exp.train == reference.train
+    for name, world, weights in (
+        ("spectral_world", "stripes", STRIPES_CLIP_WEIGHTS),
+        ("fabric_world", "fabrics", FABRICS_CLIP_WEIGHTS),
+    ):
+        world_t, world_c = (_experiment(s) for s in study.arm(name).comparisons[0])
+        for exp, shapes in ((world_t, study.SPTSEG), (world_c, study.SGD)):
+            reference = _experiment(shapes)
+            assert exp.data == dataclasses.replace(reference.data, dataset=world)  # the world alone differs
+            assert exp.model.pretrained == weights
+            assert exp.model.replace(pretrained=reference.model.pretrained) == reference.model
+            assert exp.train == reference.train
     stripes = study.arm("spectral_world")
     assert "0.44" in stripes.not_run and all(not a.not_run for a in study.ARMS if a is not stripes)
     assert not any(side.key.endswith("stripes") for side, _ in study.pending(list(study.ARMS)))  # never run
     with pytest.raises(SystemExit, match="default_world"):
         study.arm("nope")
+
+
+def test_an_arm_with_a_world_of_its_own_waits_for_its_clip_then_obeys_its_rule(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(study, "ROOT", tmp_path)
+    monkeypatch.setattr(study, "STUDY_RECORD", tmp_path / "study")
+    a = study.arm("fabric_world")
+    assert a.waiting and not a.not_run and study.pending([a]) == []  # no CLIP yet: waits, not stopped
+    record = tmp_path / "data" / a.clip / "pretraining.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"zero_shot": {"unseen": 0.5}}))
+    assert not a.waiting and not a.not_run and len(study.pending([a])) == 10  # at the bar: 5 seeds x 2 sides
+    record.write_text(json.dumps({"zero_shot": {"unseen": 0.49}}))
+    assert not a.waiting and "0.49" in a.not_run and study.pending([a]) == []
+    assert study.summary([a])["arms"]["fabric_world"]["not_run"] == a.not_run
 
 
 def test_more_seeds_only_when_an_interval_is_wider_than_five() -> None:

@@ -14,7 +14,13 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
 from sptseg_lib.clip_loading import TINY_CLIP_NAME, build_tiny_clip, load_clip
-from sptseg_lib.data.shapes import CLASS_NAMES, OBJECT_CLASSES, SHAPES_WORLD, STRIPES_WORLD, WORLDS
+from sptseg_lib.data.shapes import (
+    CLASS_NAMES,
+    FABRICS_WORLD,
+    OBJECT_CLASSES,
+    STRIPES_WORLD,
+    WORLDS,
+)
 from sptseg_lib.tools import pretrain_tiny_clip as tiny_clip
 from sptseg_lib.tools.pretrain_tiny_clip import (
     CaptionStream,
@@ -27,7 +33,8 @@ from sptseg_lib.tools.pretrain_tiny_clip import (
 )
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "tiny_clip"
-SHIPPED_WORLDS = {"shapes": SHIPPED, "stripes": SHIPPED.with_name("tiny_clip_stripes")}
+SHIPPED_WORLDS = {world: SHIPPED.with_name(f"tiny_clip_{world}") for world in ("stripes", "fabrics")}
+SHIPPED_WORLDS["shapes"] = SHIPPED
 
 
 def _features(n: int, d: int = 8) -> torch.Tensor:
@@ -82,14 +89,15 @@ def test_hard_negative_binds_attributes_differently() -> None:
         assert pos != neg and pos.endswith("on grass") and neg.endswith("on grass")
 
 
-@pytest.mark.parametrize("world", [SHAPES_WORLD, STRIPES_WORLD], ids=lambda w: w.name)
+@pytest.mark.parametrize("world", list(WORLDS.values()), ids=lambda w: w.name)
 def test_sample_pairs_cover_every_class_name(world) -> None:
     rng = np.random.default_rng(1)
     seen_words = " | ".join(c for _ in range(400) for c in sample_pair(rng, world=world)[1:2])
     for name in world.class_names:
         assert name in seen_words, f"no caption mentions {name!r}"
-    other = (STRIPES_WORLD if world is SHAPES_WORLD else SHAPES_WORLD).attributes
-    assert not set(other) & set(seen_words.split())  # no word of the other world's attributes
+    own = set(world.attributes) | set(world.second_words)
+    other = {w for o in WORLDS.values() for w in o.attributes + o.second_words} - own
+    assert other and not other & set(seen_words.split())  # no word the world's classes do not use
     image, caption, negative = sample_pair(np.random.default_rng(2), world=world)
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and caption != negative
 
@@ -100,6 +108,14 @@ def test_stripes_hard_negative_swaps_textures() -> None:
     pos, neg = scene_captions(np.random.default_rng(0), [banded_star, pin_circle], [16], STRIPES_WORLD)
     assert pos == "a pinstriped circle and a banded star on grass"
     assert neg == "a pinstriped star and a banded circle on grass"
+
+
+def test_fabrics_hard_negative_swaps_colours_between_textures() -> None:
+    names = FABRICS_WORLD.object_classes
+    red_pin, blue_banded = names.index(("red", "pinstriped")), names.index(("blue", "banded"))
+    pos, neg = scene_captions(np.random.default_rng(0), [blue_banded, red_pin], [17], FABRICS_WORLD)
+    assert pos == "a red pinstriped and a blue banded on sand"
+    assert neg == "a red banded and a blue pinstriped on sand"  # class order, as every caption
 
 
 def test_caption_stream_batch_k_depends_only_on_seed_and_k() -> None:
@@ -119,7 +135,7 @@ def test_text_prefix_encoding_equals_full_encode_text() -> None:
         assert torch.allclose(encode_text_prefix(model, tokens), model.encode_text(tokens), atol=1e-5)
 
 
-@pytest.mark.parametrize("world", ["shapes", "stripes"])
+@pytest.mark.parametrize("world", list(WORLDS))
 def test_pretrain_smoke(tmp_path: Path, world: str) -> None:
     """Two steps end to end: writes fp16 weights that open_clip loads and a record of the run."""
     args = tiny_clip.parse_args(
@@ -155,7 +171,7 @@ def test_pretrain_smoke(tmp_path: Path, world: str) -> None:
     assert 0 <= saved["zero_shot"]["seen"] <= 1 and "--steps 2" in saved["command"]
 
 
-@pytest.mark.parametrize("world", ["shapes", "stripes"])
+@pytest.mark.parametrize("world", list(WORLDS))
 def test_shipped_tiny_clip_reaches_its_recorded_accuracy(world: str) -> None:
     folder = SHIPPED_WORLDS[world]
     if not (folder / tiny_clip.RECORD_FILE).exists():

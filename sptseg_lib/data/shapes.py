@@ -30,6 +30,12 @@ per token, both below the token grid's Nyquist limit (a 12-px stripe, 0.67 cycle
 0.33): the class lives in the spectrum of the token grid that the spectral prompt filters (paper eq. 1-3;
 ``data/miniature/spt_study/``).
 
+**The fabrics world** (:data:`FABRICS_WORLD`, data set ``"fabrics"``) keeps those four textures and gives the
+colour back its meaning: an object class is *colour* x texture ("red pinstriped"), and the *shape* is drawn
+at random for every object and tells nothing. Of the stripes world's two attributes, its tiny CLIP read the
+texture (0.90 of single objects) but not the outline alone (0.47); here the attribute beside the texture is
+the easy one, and which of a colour's four classes an object is shows in its stripes alone.
+
 Everything is deterministic given a ``numpy.random.Generator`` seed. Shapes: images are ``(H, W, 3)``
 uint8, label maps ``(H, W)`` int64; the torch data set returns ImageNet-normalised ``(3, H, W)`` floats.
 """
@@ -45,6 +51,8 @@ import torch
 from torch.utils.data import Dataset
 
 from .splits import (
+    FABRICS_OBJECT_CLASSES,
+    FABRICS_SPLIT,
     SHAPES_CLASS_NAMES,
     SHAPES_COLOURS,
     SHAPES_OBJECT_CLASSES,
@@ -99,17 +107,18 @@ _SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 @dataclass(frozen=True)
 class World:
-    """A procedural world: object classes ``(attribute, shape)`` on the 4 stuff surfaces.
+    """A procedural world: object classes named by two words on the 4 stuff surfaces.
 
-    ``attribute`` says what the first word of an object class names: ``"colour"`` (the shapes world: the
-    object's colour, its stripes tied to its shape) or ``"texture"`` (the stripes world:
-    :data:`STRIPE_TEXTURE`, any colour). Both worlds have 16 object classes, then the 4 stuff classes.
+    ``words`` says what the two words of an object class name: ``("colour", "shape")`` (the shapes world,
+    its stripes tied to its shape), ``("texture", "shape")`` (the stripes world: :data:`STRIPE_TEXTURE`, any
+    colour) or ``("colour", "texture")`` (the fabrics world: any shape). Every world has 16 object classes,
+    then the 4 stuff classes.
     """
 
     name: str
     split: ZeroShotSplit
     object_classes: tuple[tuple[str, str], ...]
-    attribute: str
+    words: tuple[str, str]
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -117,13 +126,23 @@ class World:
 
     @property
     def attributes(self) -> tuple[str, ...]:
-        """The attribute words, in class order."""
+        """The first words (colours or textures), in class order."""
         return tuple(dict.fromkeys(a for a, _ in self.object_classes))
 
+    @property
+    def second_words(self) -> tuple[str, ...]:
+        """The second words (shapes or textures), in class order."""
+        return tuple(dict.fromkeys(b for _, b in self.object_classes))
 
-SHAPES_WORLD = World("shapes", SHAPES_SPLIT, SHAPES_OBJECT_CLASSES, "colour")
-STRIPES_WORLD = World("stripes", STRIPES_SPLIT, STRIPES_OBJECT_CLASSES, "texture")
-WORLDS: dict[str, World] = {w.name: w for w in (SHAPES_WORLD, STRIPES_WORLD)}
+    def describe(self, index: int) -> dict[str, str]:
+        """What object class ``index``'s words name, e.g. ``{"colour": "red", "shape": "circle"}``."""
+        return dict(zip(self.words, class_attributes(index, self)))
+
+
+SHAPES_WORLD = World("shapes", SHAPES_SPLIT, SHAPES_OBJECT_CLASSES, ("colour", "shape"))
+STRIPES_WORLD = World("stripes", STRIPES_SPLIT, STRIPES_OBJECT_CLASSES, ("texture", "shape"))
+FABRICS_WORLD = World("fabrics", FABRICS_SPLIT, FABRICS_OBJECT_CLASSES, ("colour", "texture"))
+WORLDS: dict[str, World] = {w.name: w for w in (SHAPES_WORLD, STRIPES_WORLD, FABRICS_WORLD)}
 """The synthetic worlds by data set name (``DataConfig.dataset``)."""
 
 
@@ -152,7 +171,8 @@ class Scene:
 
 
 def class_attributes(index: int, world: World = SHAPES_WORLD) -> tuple[str, str]:
-    """(attribute, shape) of object class ``index``, e.g. (colour, shape); raises for stuff classes."""
+    """The two words of object class ``index``, e.g. (colour, shape) (``World.words`` says what they name);
+    raises for stuff classes."""
     if not 0 <= index < len(world.object_classes):
         raise ValueError(
             f"class {index} is not an object class (object classes are 0..{len(world.object_classes) - 1})"
@@ -214,17 +234,18 @@ def object_texture(
 ) -> np.ndarray:
     """(size, size, 3) float RGB fill of object class ``index``.
 
-    Shapes world: its colour modulated by its shape's stripes (:data:`SHAPE_TEXTURE`). Stripes world: a
-    colour drawn uniformly from :data:`COLOURS` (uninformative) modulated by its texture's stripes
-    (:data:`STRIPE_TEXTURE`). Per instance: brightness x0.85-1.15, +-12 per channel colour jitter, period
-    x0.9-1.1, orientation +-10 deg, random phase, stripe contrast 0.25-0.4 (stripes world 0.3-0.5).
+    Its colour: the class's (shapes and fabrics worlds), or drawn uniformly from :data:`COLOURS`
+    (uninformative, stripes world). Modulated by stripes: its shape's (:data:`SHAPE_TEXTURE`, shapes world)
+    or its texture's (:data:`STRIPE_TEXTURE`, stripes and fabrics worlds). Per instance: brightness
+    x0.85-1.15, +-12 per channel colour jitter, period x0.9-1.1, orientation +-10 deg, random phase, stripe
+    contrast 0.25-0.4 (the worlds of :data:`STRIPE_TEXTURE` 0.3-0.5).
     """
-    attribute, shape = class_attributes(index, world)
-    if world.attribute == "colour":
-        colour, (period, degrees), contrast = attribute, SHAPE_TEXTURE[shape], (0.25, 0.4)
+    named = world.describe(index)
+    colour = named.get("colour") or SHAPES_COLOURS[int(rng.integers(len(SHAPES_COLOURS)))]
+    if "texture" in named:
+        (period, degrees), contrast = STRIPE_TEXTURE[named["texture"]], (0.3, 0.5)
     else:
-        colour = SHAPES_COLOURS[int(rng.integers(len(SHAPES_COLOURS)))]
-        (period, degrees), contrast = STRIPE_TEXTURE[attribute], (0.3, 0.5)
+        (period, degrees), contrast = SHAPE_TEXTURE[named["shape"]], (0.25, 0.4)
     base = np.asarray(COLOURS[colour], dtype=np.float64) * rng.uniform(0.85, 1.15) + rng.uniform(-12, 12, 3)
     wave = _stripes(
         size, period * rng.uniform(0.9, 1.1), degrees + rng.uniform(-10, 10), rng.uniform(0, 2 * np.pi)
@@ -283,8 +304,8 @@ def render_scene(
 
     ``objects``/``stuff`` fix the classes (object class indices; 1 or 2 stuff class indices); otherwise
     1-3 objects (uniform over the 16 object classes, repeats allowed) and 1-2 distinct stuff classes are
-    drawn (:data:`SCENE_OBJECTS`); ``world`` says how an object class looks. Radii (px, scaled with
-    ``size / 64``) are uniform in ``radius``.
+    drawn (:data:`SCENE_OBJECTS`); ``world`` says how an object class looks (a world whose classes name no
+    shape draws one per object). Radii (px, scaled with ``size / 64``) are uniform in ``radius``.
     Objects whose visible area falls under ``min_visible`` pixels after occlusion are dropped from
     ``Scene.objects`` (their pixels keep the class of what covers them, so the label map stays exact).
     """
@@ -306,7 +327,7 @@ def render_scene(
     scale = size / IMAGE_SIZE
     placed: list[tuple[float, float, float]] = []
     for index in objects:
-        _, shape = class_attributes(index, world)
+        shape = world.describe(index).get("shape") or SHAPES[int(rng.integers(len(SHAPES)))]
         r = rng.uniform(*radius) * scale
         for _ in range(20):  # keep centres apart so that occlusion stays partial
             cx, cy = rng.uniform(r, size - r, 2)
@@ -336,9 +357,10 @@ def render_single_object(
 
 
 class ShapesDataset(Dataset):
-    """Scenes of a synthetic world (``world``: ``"shapes"``, the default, or ``"stripes"``) as a map-style
-    data set: index ``i`` of a split is rendered from seed ``(split seed, i)``, so every index is reproducible
-    and the training split is an unlimited stream (``length`` only sets the epoch length a sampler sees).
+    """Scenes of a synthetic world (``world``: ``"shapes"``, the default, ``"stripes"`` or ``"fabrics"``) as
+    a map-style data set: index ``i`` of a split is rendered from seed ``(split seed, i)``, so every index is
+    reproducible and the training split is an unlimited stream (``length`` only sets the epoch length a
+    sampler sees).
 
     Items: ``dict(image=(3, H, W) float32 ImageNet-normalised, label=(H, W) int64, name=str)``.
     Defaults: ``train`` 100,000 images per epoch, ``val`` and ``test`` 200 fixed images each.

@@ -137,6 +137,23 @@ STRIPES_SPLIT = ZeroShotSplit(
 )
 
 
+# --- its second spectral variant: colour x stripe texture, the shape drawn at random ---------------------
+FABRICS_OBJECT_CLASSES: tuple[tuple[str, str], ...] = tuple(
+    (c, t) for c in SHAPES_COLOURS for t in STRIPES_TEXTURES
+)
+"""The 16 object classes (colour, texture) of the fabrics world, in class order; the 4 stuff classes
+follow."""
+FABRICS_CLASS_NAMES: tuple[str, ...] = tuple(f"{c} {t}" for c, t in FABRICS_OBJECT_CLASSES) + SHAPES_STUFF
+FABRICS_UNSEEN_NAMES: tuple[str, ...] = ("red banded", "green barred", "blue corded", "yellow pinstriped")
+"""The other worlds' Latin-square diagonal with textures for shapes: each colour and each texture is in one
+unseen class and in three seen ones."""
+FABRICS_SPLIT = ZeroShotSplit(
+    "fabrics",
+    FABRICS_CLASS_NAMES,
+    tuple(sorted(FABRICS_CLASS_NAMES.index(n) for n in FABRICS_UNSEEN_NAMES)),
+)
+
+
 def values_outside(labels: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> list[int]:
     """The (at most 10 smallest) values of ``labels`` outside ``0..num_classes-1`` other than
     ``ignore_index``; empty when every value is a class index or ignored."""
@@ -146,16 +163,18 @@ def values_outside(labels: torch.Tensor, num_classes: int, ignore_index: int | N
     return sorted(set(labels[bad].unique().tolist()))[:10] if bad.any() else []
 
 
-SPLIT_NAMES: tuple[str, ...] = ("voc", "coco_stuff", "shapes", "stripes")
+SPLIT_NAMES: tuple[str, ...] = ("voc", "coco_stuff", "shapes", "stripes", "fabrics")
 
 
 def get_split(name: str) -> ZeroShotSplit:
-    """The :class:`ZeroShotSplit` called ``name``: ``voc``, ``coco_stuff``, ``shapes`` or ``stripes``."""
+    """The :class:`ZeroShotSplit` called ``name``: ``voc``, ``coco_stuff``, ``shapes``, ``stripes`` or
+    ``fabrics``."""
     splits = {
         "voc": VOC_SPLIT,
         "coco_stuff": COCO_STUFF_SPLIT,
         "shapes": SHAPES_SPLIT,
         "stripes": STRIPES_SPLIT,
+        "fabrics": FABRICS_SPLIT,
     }
     if name in splits:
         return splits[name]

@@ -22,7 +22,9 @@ the same thing; identical captions in a batch count as positives of each other (
 Run ``python -m sptseg_lib.tools.pretrain_tiny_clip --out data/tiny_clip`` to regenerate the shipped weights;
 ``--world stripes --out data/tiny_clip_stripes`` pretrains the same way on the stripes world (its object
 classes texture x shape, colour uninformative; ``sptseg_lib.data.shapes.STRIPES_WORLD``), where captions
-bind textures to shapes as they bind colours here.
+bind textures to shapes as they bind colours here, and ``--world fabrics --out data/tiny_clip_fabrics`` on
+the fabrics world (colour x texture, shape uninformative; ``FABRICS_WORLD``), where they bind colours to
+textures.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from ..clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, build_tiny_clip
 from ..data.shapes import (
     IMAGE_SIZE,
     NUM_OBJECT_CLASSES,
-    SHAPES,
     SHAPES_WORLD,
     STUFF,
     WORLDS,
@@ -78,10 +79,11 @@ def _describe(objects: Sequence[tuple[str, str]], stuff: Sequence[int], world: W
 def _change_one_attribute(
     rng: np.random.Generator, obj: tuple[str, str], world: World = SHAPES_WORLD
 ) -> tuple[str, str]:
-    attribute, shape = obj
+    """``obj`` (its two words) with one of them changed to another word of the world."""
+    first, second = obj
     if rng.random() < 0.5:
-        return str(rng.choice([a for a in world.attributes if a != attribute])), shape
-    return attribute, str(rng.choice([s for s in SHAPES if s != shape]))
+        return str(rng.choice([a for a in world.attributes if a != first])), second
+    return first, str(rng.choice([s for s in world.second_words if s != second]))
 
 
 def scene_captions(
