@@ -136,3 +136,17 @@ def test_only_a_run_of_the_preset_up_to_its_seed_is_shipped(tmp_path) -> None:
         ship_run(run, dest)
     assert "train.seed" not in str(err.value) and "--seed 3" in str(err.value)
     assert (dest / "shapes-sptseg" / "keep.txt").read_text() == "the shipped run"
+
+
+def test_a_run_outside_the_synthetic_worlds_is_not_shipped(tmp_path) -> None:
+    from sptseg_lib.tools.ship_miniature import ship_run
+
+    voc = experiment_preset("voc-sptseg")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(voc.to_json())
+    save_checkpoint(run / checkpoint_name(voc.train.iterations), {"experiment": voc.to_dict(), "model": {}})
+    with pytest.raises(
+        ValueError, match=r"voc-sptseg is not a miniature run \(its data set is 'voc'.*fabrics"
+    ):
+        ship_run(run, tmp_path / "shipped")

@@ -27,6 +27,7 @@ from sptseg_lib.data.shapes import (
     render_scene,
     render_single_object,
     shape_mask,
+    stripe_frequency_bins,
 )
 from sptseg_lib.data.splits import ZeroShotSplit
 from sptseg_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -289,3 +290,23 @@ def test_bad_inputs_raise_clear_errors() -> None:
         render_scene(rng, size=8)
     with pytest.raises(ValueError, match="unknown shape"):
         shape_mask("hexagon", 64, 32, 32, 10, 0)
+
+
+def test_stripe_frequency_bins_are_where_a_striped_token_grid_peaks() -> None:
+    """The bins named for each texture hold the peak of the real FFT of a token grid striped at its period
+    (sampled at the patch centres)."""
+    assert stripe_frequency_bins((8, 8), 8) == {
+        "pinstriped": [(0, 4)],
+        "corded": [(4, 0)],
+        "barred": [(0, 3)],
+        "banded": [(3, 0), (5, 0)],
+    }
+    for grid, patch in (((8, 8), 8), ((16, 16), 8)):
+        centres = (np.arange(grid[0]) + 0.5) * patch
+        for name, (period, degrees) in STRIPE_TEXTURE.items():
+            along = centres[None, :] if degrees % 180 == 0 else centres[:, None]
+            tokens = np.cos(2 * np.pi * along / period) * np.ones(grid)
+            spectrum = np.abs(np.fft.rfft2(tokens))
+            spectrum[0, 0] = 0
+            peak = np.unravel_index(np.argmax(spectrum), spectrum.shape)
+            assert tuple(int(i) for i in peak) in stripe_frequency_bins(grid, patch)[name], (grid, name)

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from sptseg_lib.viz.common import PSEUDO_RGB, colour_labels
 from sptseg_lib.viz.results import (
+    class_gallery_figure,
     confusion_figure,
     error_map,
     image_label_figure,
@@ -79,6 +80,19 @@ def test_loss_curves_figure_plots_the_logged_terms() -> None:
     focal_only = loss_curves_figure([{"step": 1, "loss": 2.0, "focal": 2.0, "lr": 1.0}])
     assert len(focal_only.axes) == 2  # no second panel without a unit-weight term
     assert isinstance(loss_curves_figure([]), Figure)
+
+
+def test_class_gallery_figure_titles_each_image_and_marks_the_unseen() -> None:
+    images = [np.full((4, 4, 3), v, np.uint8) for v in (0, 100, 200)]
+    fig = class_gallery_figure(
+        [("world a", images, ["x", "y", "z"], [1]), ("world b", images[:1], ["w"], [])]
+    )
+    axes = fig.axes
+    assert len(axes) == 6 and [ax.get_title() for ax in axes[:4]] == ["x", "y *", "z", "w"]
+    assert axes[1].title.get_color() == "tab:red" and axes[0].title.get_color() == "k"
+    assert not axes[4].axison and not axes[5].axison  # the shorter row leaves its empty panels blank
+    assert axes[0].get_ylabel() == "world a" and axes[3].get_ylabel() == "world b"
+    np.testing.assert_array_equal(axes[2].images[0].get_array(), images[2])
 
 
 def test_zero_shot_figure_shows_the_top_probabilities() -> None:

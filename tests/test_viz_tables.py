@@ -175,6 +175,8 @@ def test_study_figure_draws_each_recorded_comparison_and_names_the_arms_not_run(
                 ],
             },
             "grid_16x16": {"sides": [["sptseg-grid16", "sgd-grid16"]], "comparisons": []},
+            "spectral_world": {"sides": [["a", "b"]], "comparisons": [], "not_run": "0.44 < 0.5"},
+            "fabric_world": {"sides": [["c", "d"]], "comparisons": [], "not_run": "", "waiting": "a CLIP"},
         }
     }
     paper = {("sptseg", "sgd"): {"hIoU": 4.6, "mIoU_unseen": 7.5}}
@@ -186,6 +188,10 @@ def test_study_figure_draws_each_recorded_comparison_and_names_the_arms_not_run(
         "spt - zegclip",
         "grid_16x16",
         "sptseg-grid16 - sgd-grid16: not run yet",
+        "spectral_world",
+        "a - b: not run (its rule)",
+        "fabric_world",
+        "c - d: waits for its CLIP",
     ]
     means = [line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "mean"]
     np.testing.assert_allclose(means, [-2.5 / 3, 5.0])

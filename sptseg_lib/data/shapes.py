@@ -89,6 +89,29 @@ STRIPE_TEXTURE: dict[str, tuple[float, float]] = {
 """The stripes world's object textures: (period in pixels, orientation in degrees of the wave vector)."""
 STUFF: tuple[str, ...] = SHAPES_STUFF
 
+
+def stripe_frequency_bins(grid: tuple[int, int], patch: int) -> dict[str, list[tuple[int, int]]]:
+    """Where each :data:`STRIPE_TEXTURE` lies in the spectral filter's frequency grid: per texture, the
+    ``(k_y, k_x)`` index pairs of the real FFT's half-plane of an ``(h, w)`` token grid (rows in
+    ``fftfreq`` order, columns ``0 .. w/2``; the layout of ``w_f``, eq. 1) nearest to its frequency of
+    ``patch / period`` cycles per token, along ``x`` for vertical stripes (wave vector at 0 deg) and along
+    ``y`` for horizontal ones (both signs of ``k_y``)."""
+    h, w = grid
+
+    def nearest(freqs: np.ndarray, f: float) -> int:  # frequencies are periodic: 0.5 is -0.5
+        return int(np.argmin(np.abs((freqs - f + 0.5) % 1.0 - 0.5)))
+
+    ky, kx = np.fft.fftfreq(h), np.fft.rfftfreq(w)
+    bins: dict[str, list[tuple[int, int]]] = {}
+    for name, (period, degrees) in STRIPE_TEXTURE.items():
+        f = patch / period
+        if degrees % 180 == 0:
+            bins[name] = [(0, nearest(kx, f))]
+        else:
+            bins[name] = [(y, 0) for y in sorted({nearest(ky, f), nearest(ky, -f)})]
+    return bins
+
+
 OBJECT_CLASSES: tuple[tuple[str, str], ...] = SHAPES_OBJECT_CLASSES
 CLASS_NAMES: tuple[str, ...] = SHAPES_CLASS_NAMES
 NUM_OBJECT_CLASSES = len(OBJECT_CLASSES)

@@ -1,12 +1,13 @@
 """Ship a finished miniature run in ``data/miniature/<preset>/``: what the notebooks' smoke profile shows.
 
 A learner's laptop should open notebooks 06-09 on a model that has really been trained, not on the 40
-iterations a smoke run has time for. This script takes a finished run of a ``shapes-*`` preset (the command
-line's ``runs/<preset>/``), and writes beside the other shipped data:
+iterations a smoke run has time for. This script takes a finished run of a miniature preset (``shapes-*``,
+or a spectral world's ``stripes-*`` / ``fabrics-*``; the command line's ``runs/<preset>/``), and writes beside
+the other shipped data:
 
 - ``iter_<N>.pt``: the final checkpoint's trained weights only (``checkpoint.export_weights``);
 - ``config.json`` and ``log.jsonl``: the run's own (the loss curves notebook 06 draws);
-- ``eval_test.json`` / ``eval_test.md``: the metrics on the 200 fixed scenes of the ``test`` split
+- ``eval_test.json`` / ``eval_test.md``: the metrics on the 200 fixed scenes of its world's ``test`` split
   (whole-image inference, seen penalty 0.1), re-checked by ``tests/test_miniature.py``;
 - ``run.json``: training wall time, the training-free baselines on the same scenes, the command (with the
   run's seed: the shipped run is one seed of the miniature tables, the median one of ``shapes-sptseg``).
@@ -31,8 +32,8 @@ from pathlib import Path
 from ..baselines import BASELINES, evaluate_baseline
 from ..checkpoint import checkpoint_experiment, checkpoint_name, export_weights, load_checkpoint
 from ..clip_loading import get_tokenizer, load_clip
-from ..config import RUNTIME_FIELDS, config_differences, experiment_preset
-from ..data.shapes import SHAPES_SPLIT, ShapesDataset
+from ..config import MINIATURE_WORLDS, RUNTIME_FIELDS, config_differences, experiment_preset
+from ..data.shapes import ShapesDataset, get_world
 from ..evaluate import evaluate, write_report
 from ..model import SPTSeg
 from ..runs import SHIPPED_RUNS
@@ -51,8 +52,11 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
             f"`python -m sptseg_lib train --preset {config['name']} --out {run_dir} --resume`"
         )
     experiment = checkpoint_experiment(load_checkpoint(final), final)
-    if experiment.data.dataset != "shapes":
-        raise ValueError(f"{experiment.name} is not a miniature (shapes) run; only those are shipped")
+    if experiment.data.dataset not in MINIATURE_WORLDS:
+        raise ValueError(
+            f"{experiment.name} is not a miniature run (its data set is {experiment.data.dataset!r}, not one "
+            f"of the synthetic worlds {', '.join(MINIATURE_WORLDS)}); only those are shipped"
+        )
     preset = experiment_preset(experiment.name)
     changed = config_differences(experiment, preset, ignore=RUNTIME_FIELDS | {"train.seed"})
     if changed:
@@ -73,21 +77,22 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     start = next(r["time"] for r in log if r.get("event") in ("start", "resume"))
     model = SPTSeg.from_checkpoint(shipped, "cpu")
-    test = ShapesDataset("test")
-    result = evaluate(model, test, SHAPES_SPLIT, mode="whole", progress=False)
+    world = get_world(experiment.data.dataset)
+    test = ShapesDataset("test", world=world)
+    result = evaluate(model, test, world.split, mode="whole", progress=False)
     write_report(
         result,
-        SHAPES_SPLIT,
+        world.split,
         dest / "eval_test.json",
         dest / "eval_test.md",
         experiment=experiment.name,
         checkpoint=shipped.name,
-        scenes="200 fixed scenes of the shapes test split, whole-image inference, seen penalty 0.1",
+        scenes=f"200 fixed scenes of the {world.name} test split, whole-image inference, seen penalty 0.1",
     )
     clip = load_clip(experiment.model.clip_model, experiment.model.pretrained)
     tokenizer = get_tokenizer(experiment.model.clip_model)
     baselines = {
-        kind: {m: evaluate_baseline(clip, tokenizer, kind, test, SHAPES_SPLIT)[m] for m in METRICS}
+        kind: {m: evaluate_baseline(clip, tokenizer, kind, test, world.split)[m] for m in METRICS}
         for kind in BASELINES
     }
     facts = {
@@ -106,7 +111,7 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("run", type=Path, help="a finished run folder of a shapes-* preset")
+    p.add_argument("run", type=Path, help="a finished run folder of a miniature preset")
     p.add_argument("--dest", type=Path, default=SHIPPED_RUNS, help=f"default: {SHIPPED_RUNS}")
     args = p.parse_args(argv)
     dest = ship_run(args.run, args.dest)

@@ -64,6 +64,7 @@ from .losses import focal_curves_figure, gradient_figure, ssim_figure
 from .results import (
     HIGHLIGHTS,
     LOG_KEYS_NOT_PLOTTED,
+    class_gallery_figure,
     error_map,
     image_label_figure,
     label_panels_figure,
@@ -110,6 +111,7 @@ __all__ = [
     "band_of_periods",
     "bands_figure",
     "class_colours",
+    "class_gallery_figure",
     "colour_labels",
     "comparison_table",
     "contrasts_figure",

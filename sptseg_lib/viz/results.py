@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from ..data.splits import IGNORE_INDEX
-from .common import _class_entries, _figure, _legend_patches, _show, as_numpy, colour_labels
+from .common import PAGE_WIDTH, _class_entries, _figure, _legend_patches, _show, as_numpy, colour_labels
 
 HIGHLIGHTS = ("all", "seen", "unseen")
 """What :func:`mask_explorer_figure` colours in its argmax panel (the other classes are grey)."""
@@ -129,6 +129,27 @@ def zero_shot_figure(
         bars.tick_params(labelsize=7)
         bars.set_xlim(0, 1)
     fig.suptitle("zero-shot classification (top classes; * = unseen in segmentation training)", fontsize=9)
+    return fig
+
+
+def class_gallery_figure(
+    rows: Sequence[tuple[str, Sequence[np.ndarray], Sequence[str], Sequence[int]]], title: str = ""
+) -> Figure:
+    """One row of images per world: ``(row label, images, their class names, indices of the unseen ones)``,
+    each image titled with its class (unseen ones ``*`` and in red); rows may differ in length."""
+    cols = max(len(images) for _, images, _, _ in rows)
+    fig, axes = _figure(len(rows), cols, size=PAGE_WIDTH / max(cols, 1))
+    for r, (label, images, names, unseen) in enumerate(rows):
+        for c, ax in enumerate(axes[r]):
+            if c >= len(images):
+                ax.set_axis_off()
+                continue
+            ax.imshow(as_numpy(images[c]), interpolation="nearest")
+            ax.set_title(
+                names[c] + (" *" if c in unseen else ""), fontsize=7, color="tab:red" if c in unseen else "k"
+            )
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    fig.suptitle(title or "one object of each class (* = unseen in segmentation training)", fontsize=9)
     return fig
 
 
@@ -478,6 +499,7 @@ def sliding_windows_figure(
 __all__ = [
     "HIGHLIGHTS",
     "LOG_KEYS_NOT_PLOTTED",
+    "class_gallery_figure",
     "confusion_figure",
     "error_map",
     "image_label_figure",

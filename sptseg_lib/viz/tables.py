@@ -283,11 +283,11 @@ def study_figure(
 
     Args:
         study: its JSON (``data/miniature/spt_study.json``): ``{"arms": {name: {"comparisons": [...],
-            "sides": [[treatment key, control key], ...], "not_run": why or ""}}}``; an arm with no
-            recorded comparison gets the line "not run yet", or "not run (its rule)" when ``not_run``
-            says why.
-        paper: ``(treatment key, control key) -> {metric: the paper's difference}`` (VOC, Table 2) for
-            the comparisons that have a counterpart in the paper; the others get no diamond.
+            "sides": [[treatment key, control key], ...], "not_run": why or "", "waiting": for what or
+            ""}}}``; an arm with no recorded comparison gets the line "not run yet", "not run (its rule)"
+            when ``not_run`` says why, or "waits for its CLIP" when ``waiting`` says for what.
+        paper: ``(treatment key, control key) -> {metric: the paper's difference}`` (VOC, Tables 2-3)
+            for the comparisons that have a counterpart in the paper; the others get no diamond.
         metrics: keys of the comparisons' paired differences, one panel each.
         title: the figure's title.
     """
@@ -298,7 +298,13 @@ def study_figure(
         for treatment, control in arm["sides"]:
             entry = done.get((treatment, control))
             label = f"{treatment} - {control}"
-            missing = "not run (its rule)" if arm.get("not_run") else "not run yet"
+            missing = (
+                "not run (its rule)"
+                if arm.get("not_run")
+                else "waits for its CLIP"
+                if arm.get("waiting")
+                else "not run yet"
+            )
             lines.append((label if entry else f"{label}: {missing}", entry, (treatment, control)))
 
     def paper_of(entry: Mapping[str, Any], pair: Any, metric: str) -> float:
@@ -309,7 +315,7 @@ def study_figure(
         paper_of,
         metrics,
         title or "each arm: paired differences over seeds (treatment - control) beside the paper's",
-        "paper (VOC, Table 2): SPT's gain on the same kind of pair",
+        "paper (VOC, Tables 2-3): SPT's gain on the same kind of pair",
         skip_missing=True,
     )
 
