@@ -340,7 +340,7 @@ def summary(arms: list[Arm]) -> dict[str, Any]:
         }
     iterations = sorted({s.iterations for a in arms for pair in a.comparisons for s in pair})
     return {
-        "recipe": "the shapes-* and stripes-* presets",
+        "recipe": "the miniature presets (shapes-*, stripes-*, fabrics-*)",
         "iterations": iterations,
         "split": "test",
         "arms": out,
