@@ -31,7 +31,7 @@ from sptseg_lib.config import (
     experiment_preset,
     tiny_blocks,
 )
-from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset
+from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset, get_world
 from sptseg_lib.data.splits import IGNORE_INDEX
 from sptseg_lib.encoder import PromptedCLIPEncoder
 from sptseg_lib.evaluate import evaluate
@@ -281,6 +281,32 @@ def test_the_shipped_miniature_run_is_the_preset_and_meets_the_issue_targets(tin
     baselines = _baselines_unseen(tiny_clip, test)
     assert result["mIoU_unseen"] >= max(baselines.values()) + 10.0, (result, baselines)
     assert result["hIoU"] >= 50.0
+
+
+def test_the_shipped_fabrics_run_is_the_median_seed_of_the_study_and_reproduces_its_scores() -> None:
+    """``data/miniature/fabrics-sptseg/`` (notebook 10 looks inside it): the preset up to its seed, the
+    median of the SPT study's ``fabric_world`` runs by test hIoU, with the test metrics recorded there."""
+    shipped = SHIPPED_RUNS / "fabrics-sptseg"
+    (path,) = shipped.glob("iter_*.pt")
+    state = load_checkpoint(path)
+    seed = checkpoint_experiment(state, path).train.seed
+    check_compatible(
+        state, experiment_preset("fabrics-sptseg").with_overrides([f"train.seed={seed}"]), path=path
+    )
+    records = SHIPPED_RUNS / "spt_study" / "runs" / "sptseg-fabrics" / "fabrics-sptseg"
+    hiou = {
+        int(f.stem.removeprefix("seed")): json.loads(f.read_text())["hIoU"]
+        for f in records.glob("seed*.json")
+    }
+    assert sorted(hiou) == [0, 1, 2, 3, 4] and sorted(hiou, key=hiou.get)[2] == seed
+    model = build_model("fabrics-sptseg").eval()
+    model.load_trainable_state_dict(state["model"])
+    world = get_world("fabrics")
+    result = evaluate(model, ShapesDataset("test", world=world), world.split, mode="whole", progress=False)
+    recorded = json.loads((shipped / "eval_test.json").read_text())
+    for metric in ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU"):
+        assert result[metric] == pytest.approx(recorded[metric], abs=0.05), metric
+    assert result["hIoU"] == pytest.approx(hiou[seed], abs=0.05)
 
 
 @pytest.mark.slow
