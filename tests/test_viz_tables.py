@@ -175,6 +175,12 @@ def test_study_figure_draws_each_recorded_comparison_and_names_the_arms_not_run(
                 ],
             },
             "grid_16x16": {"sides": [["sptseg-grid16", "sgd-grid16"]], "comparisons": []},
+            "long_schedule": {
+                "sides": [["e", "f"]],
+                "comparisons": [{**_entry("e", "f", [1.0]), "seeds": [0]}],
+                "complete": False,
+                "seeds": [0, 1, 2, 3, 4],
+            },
             "spectral_world": {"sides": [["a", "b"]], "comparisons": [], "not_run": "0.44 < 0.5"},
             "fabric_world": {"sides": [["c", "d"]], "comparisons": [], "not_run": "", "waiting": "a CLIP"},
         }
@@ -188,13 +194,15 @@ def test_study_figure_draws_each_recorded_comparison_and_names_the_arms_not_run(
         "spt - zegclip",
         "grid_16x16",
         "sptseg-grid16 - sgd-grid16: not run yet",
+        "long_schedule",
+        "e - f (incomplete: 1 of 5 seeds)",
         "spectral_world",
         "a - b: not run (its rule)",
         "fabric_world",
         "c - d: waits for its CLIP",
     ]
     means = [line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "mean"]
-    np.testing.assert_allclose(means, [-2.5 / 3, 5.0])
+    np.testing.assert_allclose(means, [-2.5 / 3, 5.0, 1.0])
     intervals = [c for c in ax.collections if c.get_gid() == "ci95"]
     assert intervals[1].get_color()[0][:3] == pytest.approx(to_rgb(VERDICT_COLOURS["helps"]))
     papers = [line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "paper"]
