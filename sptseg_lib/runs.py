@@ -353,13 +353,17 @@ def find_spectral_filter(path: str | Path | None = None) -> tuple[torch.Tensor, 
     """The learned complex filter ``w_f`` ``(h, w//2+1, C)`` of a trained SPT model, and its checkpoint.
 
     ``path``: a checkpoint file; ``None`` searches the runs folder for ``iter_*.pt`` files (newest first)
-    holding spectral filters, then the shipped runs (:data:`SHIPPED_RUNS`). ``None`` when there is none.
+    holding spectral filters, then the shipped runs (:data:`SHIPPED_RUNS`; the shapes world's
+    ``shapes-sptseg`` first, the other worlds' after). ``None`` when there is none.
     """
     if path:
         candidates = [Path(path)]
     else:
         candidates = sorted(runs_dir(create=False).glob("**/iter_*.pt"), key=lambda p: -p.stat().st_mtime)
-        candidates += sorted(SHIPPED_RUNS.glob("*/iter_*.pt"))
+        shipped = sorted(SHIPPED_RUNS.glob("*/iter_*.pt"))
+        candidates += sorted(
+            shipped, key=lambda p: p.parent.name != "shapes-sptseg"
+        )  # stable: the rest by name
     for candidate in candidates:
         try:
             state = load_checkpoint(candidate)["model"]
