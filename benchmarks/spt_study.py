@@ -249,7 +249,8 @@ def needs_more_seeds(comparisons: list[dict[str, Any]]) -> bool:
 
 def compare(treatment: Side, control: Side, seeds: list[int]) -> dict[str, Any] | None:
     """Both sides' metrics on the ``seeds`` both have recorded, their summaries and paired differences;
-    ``None`` when no seed is recorded on both sides."""
+    ``None`` when no seed is recorded on both sides. A verdict waits for all of ``seeds``: until then it
+    reads "none yet (k of n seeds)", whatever the interval of the first k says."""
     a = {s: r for s in seeds if (r := recorded(treatment, s)) is not None}
     b = {s: r for s in seeds if (r := recorded(control, s)) is not None}
     common = [s for s in seeds if s in a and s in b]
@@ -266,6 +267,8 @@ def compare(treatment: Side, control: Side, seeds: list[int]) -> dict[str, Any] 
         }
     for m in ("hIoU", "mIoU_unseen"):
         out[m] = paired_difference([a[s][m] for s in common], [b[s][m] for s in common])
+        if common != seeds:
+            out[m]["verdict"] = f"none yet ({len(common)} of {len(seeds)} seeds)"
     out["verdict"] = out["hIoU"]["verdict"]
     return out
 

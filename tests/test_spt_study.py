@@ -117,6 +117,15 @@ def test_summary_pairs_recorded_seeds_and_asks_for_more_when_the_rule_says(tmp_p
     for seed, (t, c) in enumerate(zip(treated, controls)):
         _record(study.STUDY_RECORD / treatment.key, treatment, seed, t, t - 8)
         _record(study.TABLES_RECORD, control, seed, c, c - 8)
+        if seed == 2:  # 3 of 5 seeds: an interval (wide, over 2 degrees of freedom), no verdict yet
+            partial = study.summary([a])["arms"]["zero_init_filter"]
+            assert not partial["complete"] and partial["comparisons"][0]["seeds"] == [0, 1, 2]
+            assert (
+                partial["verdict"]
+                == partial["comparisons"][0]["mIoU_unseen"]["verdict"]
+                == "none yet (3 of 5 seeds)"
+            )
+            assert "none yet (3 of 5 seeds)" in study.markdown(study.summary([a]))
     diffs = [t - c for t, c in zip(treated, controls)]
     half = scipy.stats.t.ppf(0.975, 4) * statistics.stdev(diffs) / math.sqrt(5)
     assert half < 5 and study.arm_seeds(a) == [0, 1, 2, 3, 4] and study.pending([a]) == []
