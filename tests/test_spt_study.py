@@ -190,3 +190,20 @@ def test_notebook_10_reruns_an_arm_on_request(tmp_path, monkeypatch) -> None:
     assert quick["iterations"] == [2] and list(quick["arms"]) == ["zero_init_filter"]
     assert quick["arms"]["zero_init_filter"]["comparisons"][0]["seeds"] == [0]
     assert "QUICK RERUN of zero_init_filter" in result.output.read_text()
+
+
+def test_the_shipped_study_is_what_its_records_give_and_every_arm_that_runs_is_complete() -> None:
+    """``data/miniature/spt_study.json`` is rewritten from the shipped records (nothing edited by hand), and
+    every arm but the one its own rule stopped holds its 5 paired seeds with intervals and verdicts."""
+    shipped = json.loads(study.STUDY_JSON.read_text())
+    assert shipped == json.loads(json.dumps(study.summary(list(study.ARMS))))
+    assert study.STUDY_JSON.with_suffix(".md").read_text() == study.markdown(shipped)
+    assert study.pending(list(study.ARMS)) == []
+    for name, a in shipped["arms"].items():
+        if a["not_run"]:
+            assert name == "spectral_world" and not a["comparisons"]
+            continue
+        assert a["complete"] and len(a["seeds"]) == 5, name
+        for c in a["comparisons"]:
+            assert c["verdict"] in ("helps", "hurts", "no detectable difference"), name
+            assert len(c["hIoU"]["differences"]) == 5 and c["hIoU"]["ci95"][0] < c["hIoU"]["mean"], name
