@@ -71,8 +71,13 @@ def test_the_arms_change_only_what_they_say() -> None:
             assert exp.model.replace(pretrained=reference.model.pretrained) == reference.model
             assert exp.train == reference.train
     stripes = study.arm("spectral_world")
-    assert "0.44" in stripes.not_run and all(not a.not_run for a in study.ARMS if a is not stripes)
-    assert not any(side.key.endswith("stripes") for side, _ in study.pending(list(study.ARMS)))  # never run
+    assert "0.44" in stripes.rule_failed and all(not a.rule_failed for a in study.ARMS if a is not stripes)
+    assert not any(a.not_run for a in study.ARMS)  # the stripes world runs all the same, and says so:
+    assert (
+        stripes.outside_rule.startswith(stripes.rule_failed)
+        and stripes.run_despite_rule in stripes.outside_rule
+    )
+    assert not any(a.outside_rule for a in study.ARMS if a is not stripes)
     with pytest.raises(SystemExit, match="default_world"):
         study.arm("nope")
 
@@ -89,6 +94,17 @@ def test_an_arm_with_a_world_of_its_own_waits_for_its_clip_then_obeys_its_rule(t
     record.write_text(json.dumps({"zero_shot": {"unseen": 0.49}}))
     assert not a.waiting and "0.49" in a.not_run and study.pending([a]) == []
     assert study.summary([a])["arms"]["fabric_world"]["not_run"] == a.not_run
+    assert not a.outside_rule  # stopped, not run outside its rule
+    forced = dataclasses.replace(a, run_despite_rule="asked for")
+    assert not forced.not_run and len(study.pending([forced])) == 10
+    assert forced.outside_rule == f"{a.not_run}; run all the same: asked for"
+    assert study.summary([forced])["arms"]["fabric_world"]["outside_rule"] == forced.outside_rule
+    for seed in range(5):
+        for side in forced.comparisons[0]:
+            _record(
+                study.STUDY_RECORD / side.key, side, seed, 50.0 + seed * (side.key.startswith("sptseg")), 40.0
+            )
+    assert "| fabric_world (outside its rule) |" in study.markdown(study.summary([forced]))
 
 
 def test_more_seeds_only_when_an_interval_is_wider_than_five() -> None:

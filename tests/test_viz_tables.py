@@ -183,6 +183,11 @@ def test_study_figure_draws_each_recorded_comparison_and_names_the_arms_not_run(
             },
             "spectral_world": {"sides": [["a", "b"]], "comparisons": [], "not_run": "0.44 < 0.5"},
             "fabric_world": {"sides": [["c", "d"]], "comparisons": [], "not_run": "", "waiting": "a CLIP"},
+            "later_blocks": {
+                "sides": [["g", "h"]],
+                "comparisons": [_entry("g", "h", [2.0, 3.0])],
+                "outside_rule": "0.44 < 0.5; run all the same",
+            },
         }
     }
     paper = {("sptseg", "sgd"): {"hIoU": 4.6, "mIoU_unseen": 7.5}}
@@ -200,9 +205,11 @@ def test_study_figure_draws_each_recorded_comparison_and_names_the_arms_not_run(
         "a - b: not run (its rule)",
         "fabric_world",
         "c - d: waits for its CLIP",
+        "later_blocks",
+        "g - h (outside its rule)",
     ]
     means = [line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "mean"]
-    np.testing.assert_allclose(means, [-2.5 / 3, 5.0, 1.0])
+    np.testing.assert_allclose(means, [-2.5 / 3, 5.0, 1.0, 2.5])
     intervals = [c for c in ax.collections if c.get_gid() == "ci95"]
     assert intervals[1].get_color()[0][:3] == pytest.approx(to_rgb(VERDICT_COLOURS["helps"]))
     papers = [line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "paper"]

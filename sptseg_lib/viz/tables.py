@@ -284,9 +284,11 @@ def study_figure(
     Args:
         study: its JSON (``data/miniature/spt_study.json``): ``{"arms": {name: {"comparisons": [...],
             "sides": [[treatment key, control key], ...], "not_run": why or "", "waiting": for what or
-            "", "complete": bool, "seeds": [...]}}}``; an arm with no recorded comparison gets the line
-            "not run yet", "not run (its rule)" when ``not_run`` says why, or "waits for its CLIP" when
-            ``waiting`` says for what; an incomplete arm's lines say how many of its seeds they have.
+            "", "outside_rule": how and why or "", "complete": bool, "seeds": [...]}}}``; an arm with no
+            recorded comparison gets the line "not run yet", "not run (its rule)" when ``not_run`` says
+            why, or "waits for its CLIP" when ``waiting`` says for what; an incomplete arm's lines say
+            how many of its seeds they have, and those of an arm run although its rule failed
+            (``outside_rule`` non-empty) say so.
         paper: ``(treatment key, control key) -> {metric: the paper's difference}`` (VOC, Tables 2-3)
             for the comparisons that have a counterpart in the paper; the others get no diamond.
         metrics: keys of the comparisons' paired differences, one panel each.
@@ -301,6 +303,8 @@ def study_figure(
             label = f"{treatment} - {control}"
             if entry and not arm.get("complete", True):
                 label += f" (incomplete: {len(entry['seeds'])} of {len(arm['seeds'])} seeds)"
+            if entry and arm.get("outside_rule"):
+                label += " (outside its rule)"
             missing = (
                 "not run (its rule)"
                 if arm.get("not_run")
