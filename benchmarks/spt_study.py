@@ -33,7 +33,8 @@ at the machinery in minutes (notebook 10 reruns an arm so), not a result.
 stripe texture and shape with colour uninformative, and its own tiny CLIP (``data/tiny_clip_stripes/``);
 ``fabric_world`` the ``fabrics-*`` presets: colour x stripe texture, shape uninformative, with
 ``data/tiny_clip_fabrics/``. Each runs only if its CLIP passes :data:`MIN_UNSEEN_ZERO_SHOT`, and waits until
-that CLIP exists; ``data/miniature/spt_study/README.md`` says why they are built so.
+that CLIP exists, unless ``Arm.run_despite_rule`` says why it runs all the same (``spectral_world``: its
+results are marked ``outside_rule``); ``data/miniature/spt_study/README.md`` says why they are built so.
 """
 
 from __future__ import annotations
