@@ -74,6 +74,20 @@ def runs_dir(*parts: str, create: bool = True) -> Path:
     return path
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` as the notebooks and messages print it, without the machine's own folders: relative to the
+    project checkout when inside it (``data/miniature/...``, ``runs/...``), ``$SPTSEG_RUNS/...`` inside a
+    runs folder set elsewhere, ``~/...`` inside the home folder, else as given. An executed notebook then
+    reads the same on every machine (tests/test_course.py checks it)."""
+    resolved = Path(path).expanduser().resolve()
+    bases = [(project_root(), ""), (runs_dir(create=False), f"${RUNS_ENV_VAR}/"), (Path.home(), "~/")]
+    for base, prefix in bases:
+        if base is not None and (resolved == base.resolve() or base.resolve() in resolved.parents):
+            relative = resolved.relative_to(base.resolve()).as_posix()
+            return (prefix + relative).rstrip("/") if relative != "." else (prefix.rstrip("/") or ".")
+    return str(path)
+
+
 def family_for(profile: str, dataset: str) -> str:
     """The preset prefix of ``dataset`` (:data:`DATASET_FAMILIES`), checking it suits the notebook profile:
     the smoke profile runs on the shapes world, the full profile on the paper's data sets."""
@@ -154,7 +168,7 @@ class TrainingRun:
                 if self.reused
                 else ""
             )
-            + f"\nrun folder: {self.run_dir}"
+            + f"\nrun folder: {shown_path(self.run_dir)}"
         )
 
 
@@ -213,13 +227,13 @@ def train_or_load(
     configuration than the run's is refused with the differing fields named. The model's ``experiment`` and
     ``step`` say what was loaded (:meth:`~sptseg_lib.model.SPTSeg.from_checkpoint`)."""
     if checkpoint:
-        print(f"using the given checkpoint {checkpoint}")
+        print(f"using the given checkpoint {shown_path(checkpoint)}")
         return SPTSeg.from_checkpoint(checkpoint, device)
     if run.final.is_file():
-        print(f"found {run.final}: loading it")
+        print(f"found {shown_path(run.final)}: loading it")
         check_compatible(load_checkpoint(run.final), run.experiment, path=run.final)
     else:
-        print(f"no {run.final} yet: training it now ({run.steps} iterations)")
+        print(f"no {shown_path(run.final)} yet: training it now ({run.steps} iterations)")
         resume = latest_checkpoint(run.run_dir) is not None  # an interrupted run continues
         Trainer(run.experiment, run.run_dir, resume=resume, device=device, progress=progress).fit()
     model = SPTSeg.from_checkpoint(run.final, device)
@@ -397,6 +411,7 @@ __all__ = [
     "read_log",
     "run_folder",
     "runs_dir",
+    "shown_path",
     "tables_row",
     "train_or_load",
     "training_minutes",

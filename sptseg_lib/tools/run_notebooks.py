@@ -44,7 +44,7 @@ import papermill
 import yaml
 from papermill.exceptions import PapermillExecutionError
 
-from ..runs import project_root, runs_dir
+from ..runs import project_root, runs_dir, shown_path
 from .site import SUMMARY_JSON, build_site
 
 NOTEBOOK_RE = re.compile(r"^(\d{2})_.+\.ipynb$")
@@ -132,6 +132,17 @@ def save_png_outputs(executed: Path, folder: Path) -> list[Path]:
     return written
 
 
+def _hide_machine_paths(executed: Path) -> None:
+    """papermill records the input and output paths in the executed notebook's metadata: keep them as
+    :func:`~sptseg_lib.runs.shown_path` prints them, so the copy holds no folder of this machine."""
+    nb = nbformat.read(executed, as_version=4)
+    record = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if record.get(key):
+            record[key] = shown_path(record[key])
+    nbformat.write(nb, executed)
+
+
 def run_notebook(
     path: Path, out_dir: Path, parameters: dict[str, Any], kernel_name: str | None = None, timeout: int = 600
 ) -> NotebookResult:
@@ -161,6 +172,7 @@ def run_notebook(
     if cell is not None:
         error = f"`{source_line}` -> {error}"
     if output.is_file():
+        _hide_machine_paths(output)
         save_png_outputs(output, out_dir / path.stem)
     summary = error.splitlines()[0] if error else ""
     ran_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
