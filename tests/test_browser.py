@@ -260,7 +260,8 @@ def test_lab_asks_no_news_question(lab: JupyterLab, browser: Browser, out_dir: P
 
 
 def _site_notebook(path: Path, title: str, colour: tuple[int, int, int], error: bool = False) -> None:
-    """An executed-looking notebook: a title, one code cell with a PNG output (or an error)."""
+    """An executed-looking notebook: a title and a purpose, one code cell with a PNG output (or an
+    error), a ``check`` cell."""
     import base64
     import io
 
@@ -275,20 +276,23 @@ def _site_notebook(path: Path, title: str, colour: tuple[int, int, int], error: 
     if error:
         cell.outputs.append(nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[]))
     text = nbformat.v4.new_markdown_cell(
-        f"# {title}\n\nThe filter $w_f$ and $$S = \\mathcal{{F}}^{{-1}}(x)$$"
+        f"# {title}\n\n*The colour {title}.*\n\nThe filter $w_f$ and $$S = \\mathcal{{F}}^{{-1}}(x)$$"
     )
-    nb = nbformat.v4.new_notebook(cells=[text, cell])
+    check = nbformat.v4.new_code_cell("assert True", execution_count=2)
+    check.metadata["tags"] = ["check"]
+    nb = nbformat.v4.new_notebook(cells=[text, cell, check])
     nb.metadata["papermill"] = {"exception": error, "duration": 1.5, "end_time": "2026-01-01T00:00:00"}
     nbformat.write(nb, path)
 
 
 def _check_site(browser: Browser, index: Path, out_dir: Path, prefix: str) -> tuple[list, list]:
     """Open ``index`` from disk, check it links one page per listed notebook, open the first page with
-    figures and check its images load; screenshots ``<prefix>_index.png`` and ``<prefix>_page.png``."""
+    figures and check its images load and have alt text; screenshots ``<prefix>_index.png`` and
+    ``<prefix>_page.png``."""
     with page_in(browser, out_dir / f"{prefix}_failure.png") as page:
         page.goto(index.as_uri())
         rows = page.locator("tbody tr")
-        links = page.locator("tbody tr td:nth-child(2) a")
+        links = page.locator("tbody tr td:nth-child(2) a.sptseg-page")
         assert rows.count() >= 1 and links.count() == rows.count(), "every notebook has its page"
         page.screenshot(path=str(out_dir / f"{prefix}_index.png"), full_page=True)
         figures = [int(t) for t in page.locator("tbody tr td:nth-child(6)").all_inner_texts()]
@@ -300,6 +304,8 @@ def _check_site(browser: Browser, index: Path, out_dir: Path, prefix: str) -> tu
         images = page_images(page)
         assert len(images) == figures[first] and all(i["loaded"] for i in images), images
         assert all(i["src"].startswith("data:image/") for i in images)  # embedded: readable offline
+        alts = page.evaluate("() => Array.from(document.images).map(i => i.alt)")
+        assert all(alt.strip() and "No description" not in alt for alt in alts), alts
         if page.locator("script[src*='MathJax.js']").count():  # equations typeset, offline
             page.wait_for_function("() => document.querySelectorAll('.MathJax, .MathJax_Display').length > 0")
         page.locator("img").first.evaluate("i => i.scrollIntoView({block: 'center'})")  # a figure in view
@@ -320,6 +326,15 @@ def test_site_pages_load_their_images(tmp_path: Path, browser: Browser, out_dir:
     figures, statuses = _check_site(browser, index, tmp_path, "sample")
     assert figures == [1, 1]
     assert statuses[0] == "ok" and statuses[1].startswith("FAILED") and "ValueError: boom" in statuses[1]
+    with page_in(browser, tmp_path / "sample_course_failure.png") as page:  # the course: purpose, labels
+        page.goto(index.as_uri())
+        assert page.locator("tbody tr td .purpose").first.inner_text() == "The colour 01 · Red."
+        assert page.get_by_text("How to read this course").is_visible()
+        page.goto((tmp_path / "site" / "01_red.html").as_uri())
+        label = page.locator(".celltag_check .sptseg-label-check")
+        assert label.is_visible() and label.inner_text() == "check: asserts what the text says"
+        border = label.evaluate("e => getComputedStyle(e.closest('.jp-Cell')).borderLeftStyle")
+        assert border == "solid"
 
 
 def test_walkthrough_site_shows_the_notebooks(browser: Browser, out_dir: Path) -> None:

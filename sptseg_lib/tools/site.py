@@ -10,9 +10,13 @@ turns into this site) into ``<runs>/site/``:
   An interactive explorer (ipywidgets) becomes a static copy: its controls' values and the figure it
   showed when the notebook ran. Equations are typeset by MathJax 2, which the site carries
   (``mathjax/``, 2.8 MB, copied from the ``jupyter-server-mathjax`` package: the TeX input, the HTML-CSS
-  output with its STIX web fonts) and loads asynchronously, so the text shows at once.
-* ``index.html``: each notebook with its title, its status (ok, or where it failed), its run time, when it
-  ran and how many figures its page holds.
+  output with its STIX web fonts) and loads asynchronously, so the text shows at once. Cells tagged
+  ``check`` (they assert what the text says) and ``exercise``/``exercise-check`` carry a label and a
+  border; every image has alt text (the figure's own, else its saved name and section).
+* ``index.html``: the course. How to read it (in order, from the map, notebook 00; what check cells and
+  exercises are), then each notebook in number order with its title, its purpose, what you will learn
+  and what it assumes (read from its opening, :mod:`sptseg_lib.tools.site_course`), its status (ok, or
+  where it failed), its run time, when it ran and how many figures its page holds.
 
 The status comes from the runner's ``summary.json`` (or, without one, papermill's record in the
 notebook). A failed notebook gets its page too, with a banner naming the failing cell, and is marked in
@@ -39,6 +43,18 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
 from ..runs import runs_dir
+from .site_course import (
+    CELL_CSS,
+    CELL_LABELS,
+    Outline,
+    describe_figures,
+    fill_missing_alts,
+    how_to_read_html,
+    link_pages,
+    notebook_outline,
+    outline_html,
+    section_headings,
+)
 
 NOTEBOOK_RE = re.compile(r"^(\d{2})_.+\.ipynb$")
 SUMMARY_JSON = "summary.json"
@@ -48,7 +64,8 @@ MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 MATHJAX_CDN = f"https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.9/MathJax.js?config={MATHJAX_CONFIG}"
 """Where pages load MathJax from when the ``jupyter-server-mathjax`` package is missing (online only)."""
 
-_SITE_CSS = """
+_SITE_CSS = (
+    """
 .sptseg-nav { position: sticky; top: 0; z-index: 10; display: flex; gap: 1.5em; align-items: baseline;
   padding: 0.6em 1em; margin: 0 0 1em 0; background: #f3f5f7; border-bottom: 1px solid #d0d7de;
   font-family: system-ui, sans-serif; font-size: 14px; }
@@ -60,6 +77,8 @@ _SITE_CSS = """
 .sptseg-explorer .sptseg-control { font-family: monospace; margin: 0.15em 0; }
 .sptseg-explorer .sptseg-note { color: #555; font-style: italic; margin: 0.3em 0; }
 """
+    + CELL_CSS
+)
 
 # The JupyterLab look of nbconvert's "lab" template without what a page offline cannot load: require.js,
 # the widget manager and mermaid from CDNs go; MathJax is loaded asynchronously (typesets when online).
@@ -79,6 +98,30 @@ MathJax.Hub.Config({
 {%- endblock html_head_js_mathjax -%}
 {%- block extra_css -%}<style type="text/css">{{ resources.sptseg_css }}</style>{%- endblock extra_css -%}
 {%- block body_header -%}{{ super() }}{{ resources.sptseg_header }}{%- endblock body_header -%}
+{%- block input_group -%}
+{%- for tag in cell.metadata.get("tags", []) if tag in resources.sptseg_cell_labels -%}
+<div class="sptseg-cell-label sptseg-label-{{ tag | escape_html }}">
+{{- resources.sptseg_cell_labels[tag] -}}
+</div>
+{%- endfor -%}
+{{ super() }}
+{%- endblock input_group -%}
+{%- macro with_alt(html, alt) -%}
+{%- if alt -%}
+{{ html | replace("<img ", '<img alt="' ~ (alt | escape_html) ~ '" ', 1) }}
+{%- else -%}
+{{ html }}
+{%- endif -%}
+{%- endmacro -%}
+{%- block data_png scoped -%}
+{{ with_alt(super(), output | get_metadata("alt", "image/png")) }}
+{%- endblock data_png -%}
+{%- block data_jpg scoped -%}
+{{ with_alt(super(), output | get_metadata("alt", "image/jpeg")) }}
+{%- endblock data_jpg -%}
+{%- block data_svg scoped -%}
+{{ with_alt(super(), output | get_metadata("alt", "image/svg+xml")) }}
+{%- endblock data_svg -%}
 """
 _TEMPLATE_NAME = "sptseg_site.html.j2"
 
@@ -96,6 +139,7 @@ class Page:
     ran_at: str = ""
     figures: int = 0
     href: str | None = None  # the page, relative to the index; None when none could be rendered
+    outline: Outline | None = None  # purpose, objectives, assumptions (sptseg_lib.tools.site_course)
 
     @property
     def number(self) -> str:
@@ -132,7 +176,7 @@ def _value_text(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _widget_html(model_id: str, state: dict[str, Any], depth: int = 0) -> str:
+def _widget_html(model_id: str, state: dict[str, Any], depth: int = 0, alt: str = "figure") -> str:
     """A static rendering of widget ``model_id`` from the notebook's saved widget state: boxes by their
     children, images as embedded pictures, controls as ``description: value`` lines, Output widgets by
     their image and text outputs; anything else by nothing."""
@@ -144,23 +188,23 @@ def _widget_html(model_id: str, state: dict[str, Any], depth: int = 0) -> str:
         for buffer in model.get("buffers", []):
             if buffer.get("path") == ["value"] and buffer.get("encoding") == "base64":
                 fmt = html.escape(str(values.get("format", "png")))
-                return (
-                    f'<div><img src="data:image/{fmt};base64,{buffer["data"]}" alt="explorer figure"></div>'
-                )
+                src = f"data:image/{fmt};base64,{buffer['data']}"
+                return f'<div><img src="{src}" alt="{html.escape(alt)}"></div>'
         return ""
     if name == "OutputModel":
         parts = []
         for out in values.get("outputs", []):
             data = out.get("data", {})
             if "image/png" in data:
-                parts.append(f'<div><img src="data:image/png;base64,{data["image/png"]}" alt="figure"></div>')
+                src = f"data:image/png;base64,{data['image/png']}"
+                parts.append(f'<div><img src="{src}" alt="{html.escape(alt)}"></div>')
             elif "text/plain" in data or "text" in out:
                 text = data.get("text/plain", out.get("text", ""))
                 parts.append(f"<pre>{html.escape(''.join(text))}</pre>")
         return "".join(parts)
     children = values.get("children")
     if isinstance(children, list):
-        inner = (_widget_html(c.removeprefix("IPY_MODEL_"), state, depth + 1) for c in children)
+        inner = (_widget_html(c.removeprefix("IPY_MODEL_"), state, depth + 1, alt) for c in children)
         return "<div>" + "".join(inner) + "</div>"
     description = values.get("description")
     if description and ("value" in values or "index" in values):
@@ -178,13 +222,14 @@ def freeze_widgets(nb: nbformat.NotebookNode) -> int:
     """Replace every widget output of ``nb`` by its static copy (in place); returns how many there were."""
     saved = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     count = 0
-    for cell in nb.cells:
+    for cell, heading in zip(nb.cells, section_headings(nb), strict=True):
         for out in cell.get("outputs", []):
             view = out.get("data", {}).get(WIDGET_VIEW)
             if view is None:
                 continue
             count += 1
-            body = _widget_html(view.get("model_id", ""), saved)
+            alt = f"Explorer figure, as the notebook ran (in “{heading}”)" if heading else "Explorer figure"
+            body = _widget_html(view.get("model_id", ""), saved, alt=alt)
             note = (
                 "An interactive explorer, as it was when the notebook ran: open the notebook in JupyterLab "
                 "(<code>make lab</code>) to move its controls."
@@ -301,23 +346,40 @@ def _header(page: Page, previous: Page | None, following: Page | None) -> str:
 
 
 def _render(
-    exporter: HTMLExporter, nb: nbformat.NotebookNode, source_dir: Path, header: str, mathjax: str
+    exporter: HTMLExporter,
+    nb: nbformat.NotebookNode,
+    source_dir: Path,
+    header: str,
+    mathjax: str,
+    title: str = "",
 ) -> tuple[str, int]:
+    """The page of ``nb`` (its figures described, its links to notebooks pointing at their pages) and how
+    many embedded images it holds."""
+    describe_figures(nb, title)
+    link_pages(nb)
     resources = {
         "metadata": {"path": str(source_dir), "name": nb.metadata.get("title", "")},
         "sptseg_css": _SITE_CSS,
         "sptseg_header": header,
         "sptseg_mathjax_url": mathjax,
+        "sptseg_cell_labels": {tag: html.escape(label) for tag, label in CELL_LABELS.items()},
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
+    body = fill_missing_alts(body, title or "this notebook")
     return body, body.count('src="data:image/')
 
 
-def _index_html(pages: Sequence[Page], built: str, parameters: str) -> str:
+def _index_html(pages: Sequence[Page], built: str, parameters: str, mathjax: str = "") -> str:
     rows = []
     for p in pages:
         title = html.escape(p.title)
-        cell = f'<a href="{html.escape(p.href)}">{title}</a>' if p.href else f"{title} (no page)"
+        cell = (
+            f'<a class="sptseg-page" href="{html.escape(p.href)}">{title}</a>'
+            if p.href
+            else f"{title} (no page)"
+        )
+        if p.outline is not None:
+            cell += outline_html(p.outline)
         if p.status == "ok":
             status = '<span class="ok">ok</span>'
         elif p.status == "failed":
@@ -331,7 +393,8 @@ def _index_html(pages: Sequence[Page], built: str, parameters: str) -> str:
                 status += f'<div class="error">{html.escape(p.error)}</div>'
         seconds = f"{p.seconds:.1f} s" if isinstance(p.seconds, (int, float)) else ""
         rows.append(
-            f'<tr class="row-{html.escape(p.status.replace(" ", "-"))}"><td>{p.number}</td><td>{cell}</td>'
+            f'<tr class="row-{html.escape(p.status.replace(" ", "-"))}"><td>{p.number}</td>'
+            f'<td class="notebook">{cell}</td>'
             f"<td>{status}</td><td>{seconds}</td><td>{html.escape(p.ran_at)}</td><td>{p.figures}</td></tr>"
         )
     ok = sum(p.status == "ok" for p in pages)
@@ -339,19 +402,39 @@ def _index_html(pages: Sequence[Page], built: str, parameters: str) -> str:
     verdict = f"{ok} of {len(pages)} notebooks ran without error" + (
         f"; failed: {', '.join(failed)}" if failed else ""
     )
+    script = ""
+    if mathjax:  # the purposes and objectives may hold $math$
+        script = (
+            '<script type="text/x-mathjax-config">MathJax.Hub.Config({tex2jax: {inlineMath: [["$", "$"]], '
+            'processEscapes: true}, "HTML-CSS": {availableFonts: [], preferredFont: null, '
+            'webFont: "STIX-Web", imageFont: null}, messageStyle: "none"});</script>\n'
+            f'<script async src="{html.escape(mathjax)}"></script>\n'
+        )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>sptseg: the walkthrough, executed</title>
-<style type="text/css">
-body {{ font-family: system-ui, sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; }}
+<title>sptseg: the course, executed</title>
+{script}<style type="text/css">
+body {{ font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; padding: 0 1em; }}
+body {{ line-height: 1.4; }}
 table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ text-align: left; padding: 0.45em 0.7em; border-bottom: 1px solid #d0d7de; vertical-align: top; }}
+th, td {{ text-align: left; padding: 0.55em 0.7em; border-bottom: 1px solid #d0d7de; vertical-align: top; }}
 th {{ background: #f3f5f7; }}
 td:nth-child(4), td:nth-child(6) {{ text-align: right; white-space: nowrap; }}
+td:nth-child(5) {{ white-space: nowrap; }}
 a {{ color: #0b5cad; }}
+a.sptseg-page {{ font-weight: 600; font-size: 1.05em; }}
+.notebook p, .notebook ul {{ margin: 0.3em 0; }}
+.notebook ul {{ padding-left: 1.3em; }}
+.purpose {{ font-style: italic; }}
+.learn .label {{ font-size: 0.85em; font-weight: 600; color: #57606a; }}
+.assumes, .counts {{ font-size: 0.9em; color: #3d444d; }}
+.counts {{ color: #6e7781; }}
+.tag {{ font-size: 0.85em; font-weight: 600; padding: 0 0.35em; border-left: 4px solid; }}
+.tag-check {{ border-color: #8c959f; background: #f6f8fa; color: #57606a; }}
+.tag-exercise {{ border-color: #bf8700; background: #fff8e5; color: #7d4e00; }}
 .ok {{ color: #1a7f37; font-weight: 600; }}
 .failed {{ color: #b42318; font-weight: 700; }}
 tr.row-failed {{ background: #fdecea; }}
@@ -361,11 +444,13 @@ tr.row-failed {{ background: #fdecea; }}
 </style>
 </head>
 <body>
-<h1>sptseg: the walkthrough, executed</h1>
+<h1>sptseg: the course, executed</h1>
 <p>SPT-SEG (spectral prompt tuning for zero-shot semantic segmentation) explained in numbered notebooks,
 as <code>make run</code> executed them. {html.escape(verdict)}.</p>
+{how_to_read_html(next((p.href for p in pages if p.number == "00"), None))}
 <table>
-<thead><tr><th>#</th><th>notebook</th><th>status</th><th>time</th><th>ran at (UTC)</th><th>figures</th></tr>
+<thead><tr><th>#</th><th>notebook: its purpose, what you will learn, what it assumes</th><th>status</th>
+<th>time</th><th>ran at (UTC)</th><th>figures</th></tr>
 </thead>
 <tbody>
 {chr(10).join(rows)}
@@ -412,6 +497,7 @@ def build_site(
         else:
             problem = "no executed copy (the kernel did not start, or the run stopped before it)"
         page = _status_of(name, nb, records.get(name))
+        page.outline = notebook_outline(nb, page.title)
         if nb is None:
             page.error = page.error or problem
             if page.status == "ok":
@@ -432,7 +518,7 @@ def build_site(
         following = pages[i + 1] if i + 1 < len(pages) else None
         try:
             header = _header(page, previous, following)
-            body, page.figures = _render(exporter, nb, executed_dir, header, mathjax)
+            body, page.figures = _render(exporter, nb, executed_dir, header, mathjax, page.title)
         except Exception as err:  # nbconvert could not render it: say so in the index
             page.href = None
             page.error = (page.error + "; " if page.error else "") + f"page not rendered: {err}"
@@ -448,7 +534,7 @@ def build_site(
             break
     built = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     index = site_dir / "index.html"
-    index.write_text(_index_html(pages, built, parameters), encoding="utf-8")
+    index.write_text(_index_html(pages, built, parameters, mathjax), encoding="utf-8")
     failed = [p.name for p in pages if p.status != "ok"]
     log(f"site: {index} ({len(pages)} notebooks" + (f"; not ok: {', '.join(failed)}" if failed else "") + ")")
     return index
