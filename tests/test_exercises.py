@@ -57,7 +57,9 @@ def _real(name: str) -> dict:
         x, y = torch.randn(16, 16), (torch.rand(16, 16) > 0.5).float()
         return exercises.ssim_window_inputs(x, y, (2, 9))
     if name == "inductive_target":
-        label = ShapesDataset("train", size=32).scene(0).label  # a numpy array, as the notebook has it
+        scenes = ShapesDataset("train", size=32)
+        index = next(i for i in range(100) if np.isin(scenes.scene(i).label, SHAPES_SPLIT.unseen).any())
+        label = scenes.scene(index).label  # a numpy array with unseen pixels, as notebook 05 has it
         return dict(label=label, seen=SHAPES_SPLIT.seen, unseen=SHAPES_SPLIT.unseen)
     if name == "poly_lr":
         return dict(config=TrainConfig(iterations=300, warmup_iters=40, min_lr=1e-5))

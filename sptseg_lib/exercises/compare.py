@@ -37,6 +37,11 @@ def as_tensor(value: Any) -> torch.Tensor | None:
         t = torch.as_tensor(np.asarray(value))
     elif isinstance(value, bool):
         t = torch.tensor(float(value))
+    elif isinstance(value, list | tuple):
+        try:
+            t = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError):
+            return None
     else:
         return None
     if t.is_complex():

@@ -218,6 +218,22 @@ def diagnose(ex: Exercise, cases: list[_Case]) -> tuple[str, str]:
     return "unknown", f"differs from the library by {size}; common mistakes: {suspects}."
 
 
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _tally(cases: list[_Case], n_random: int, failed_random: int) -> str:
+    """`` (3 of 5 random inputs fail, this notebook's tensors too.)``: where else the function fails."""
+    real = [c for c in cases if c.label == "this notebook's tensors"]
+    parts = [f"{failed_random} of {n_random} random inputs fail"] if failed_random else []
+    if real and not all(c.ok for c in real):
+        parts.append("this notebook's tensors too" if parts else "this notebook's tensors fail")
+    elif real:
+        parts.append("this notebook's tensors pass")
+    return f" ({', '.join(parts)}.)" if parts else ""
+
+
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
     """Run on one intra-op thread (put back afterwards): the inputs are tiny, and on a busy machine each
@@ -284,14 +300,14 @@ def _evaluate(
     first = next(c for c in cases if not c.ok)
     failed_random = sum(not c.ok for c in cases[: ex.n_random])
     what = (
-        f"raised {type(first.error).__name__}"
+        f"raised {type(first.error).__name__}: {_short(str(first.error))}"
         if first.error is not None
         else (first.comparison.problem if first.comparison else "differs")
     )
     errors = [c.comparison.max_error for c in cases if c.comparison and c.comparison.max_error is not None]
     lines = [
         f"{who} failed on {first.label} ({_describe(first.inputs)}): {what}."
-        + (f" ({failed_random} of {ex.n_random} random inputs fail.)" if failed_random else ""),
+        + _tally(cases, ex.n_random, failed_random),
         f"  Likely mistake [{mistake}]: {hint}",
         "  " + SOLUTION_TIP.format(name=ex.name),
     ]
