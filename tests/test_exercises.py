@@ -376,6 +376,24 @@ def test_a_constant_factor_and_a_transpose_are_diagnosed() -> None:
     assert transposed.mistake in ("shape", "transposed")
 
 
+def test_correct_solutions_written_otherwise_pass(capsys: pytest.CaptureFixture) -> None:
+    """Another order of operations (numpy, float64; loops) on large real tokens still passes."""
+    real = _real("eq1")
+    real["H"] = 50 * real["H"]
+    assert exercises.check("eq1", lambda H, g, w_f: _np_eq1(H, g, w_f), **real).passed
+    lofi = lambda q, x, w_k, w_v, ws: _attend(q, _blocks(x, ws, lambda t: t.mean(0)), w_k, w_v)  # noqa: E731
+    assert exercises.check("lofi_query", lofi, **_real("lofi_query")).passed
+    assert exercises.check("ssim_window", lambda x, y: _np_ssim(x, y), **_real("ssim_window")).passed
+    assert exercises.check("hiou", lambda c, s, u: _np_metrics(c, s, u), **_real("hiou")).passed
+    assert exercises.check("poly_lr", _lr, **_real("poly_lr")).passed
+    assert exercises.check(
+        "focal", lambda x, t, a=0.25, g=2.0: _np_focal(x, t, a, g), **_real("focal")
+    ).passed
+    target = lambda lab, s, u, ig=255: _np_target(lab, s, u, ig)  # noqa: E731
+    assert exercises.check("inductive_target", target, **_real("inductive_target")).passed
+    capsys.readouterr()
+
+
 # --- unattempted, raising, broken references, stubs ------
 
 
