@@ -252,6 +252,10 @@ PLANTED = {
             "fft_axes",
             lambda H, g, w_f: torch.fft.irfft2(torch.fft.rfft2(H * g, norm="ortho") * w_f, norm="ortho"),
         ),
+        (
+            "full_fft",
+            lambda H, g, w_f: torch.fft.ifftn(torch.fft.fftn(H * g, dim=[0, 1]) * w_f, dim=[0, 1]).real,
+        ),
         ("no_class_token", lambda H, g, w_f: _np_eq1(H, g, w_f, use_g=False)),
         ("fft_norm", lambda H, g, w_f: _np_eq1(H, g, w_f, inverse_norm="backward")),
         (
@@ -423,6 +427,17 @@ def test_a_raising_function_is_reported_not_raised(capsys: pytest.CaptureFixture
         raise KeyError("oops")
 
     assert exercises.check("gate", broken).mistake == "exception"
+    capsys.readouterr()
+
+
+def test_a_check_is_printed_once_and_names_a_non_function(capsys: pytest.CaptureFixture) -> None:
+    result = exercises.check("head_split", lambda n, a: (n - int(n * a), int(n * a)))
+    result._ipython_display_()  # the cell's automatic display right after check: already printed
+    assert capsys.readouterr().out.splitlines() == [str(result)]
+    result._ipython_display_()  # displayed again later: shown
+    assert capsys.readouterr().out.splitlines() == [str(result)]
+    value = exercises.check("head_split", (1, 7))
+    assert value.attempted and not value.passed and value.mistake == "not_callable"
     capsys.readouterr()
 
 

@@ -44,8 +44,21 @@ EQ1_MISTAKES = (
         "FFT over the wrong axes",
         (
             lambda H, g, w_f: _eq1(H, g, w_f, dim=(1, 2)),
-            lambda H, g, w_f: _eq1(H, g, w_f, dim=(1, 0)),
             lambda H, g, w_f: torch.fft.irfftn(torch.fft.rfftn(H * g, norm="ortho") * w_f, norm="ortho"),
+        ),
+    ),
+    Mistake(
+        "full_fft",
+        "the forward transform is the full fft2: w_f has w//2+1 columns because it filters the half-spectrum "
+        "of the *real* transform, torch.fft.rfft2 (the other columns mirror these for a real input), and "
+        "the inverse is irfft2(..., s=(h, w)). (rfft2 with dim=(1, 0) fails the same way: it halves the h "
+        "axis, the last one listed, instead of w.)",
+        "fft2 instead of rfft2",
+        (
+            lambda H, g, w_f: (
+                torch.fft.ifft2(torch.fft.fft2(H * g, dim=(0, 1), norm="ortho") * w_f, dim=(0, 1)).real
+            ),
+            lambda H, g, w_f: torch.fft.ifft2(torch.fft.fft2(H * g, dim=(0, 1)) * w_f, dim=(0, 1)),
         ),
     ),
     Mistake(

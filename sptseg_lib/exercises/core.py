@@ -265,6 +265,10 @@ def _evaluate(
     not_yet = f"Exercise {ex.name} not attempted yet: write `{ex.function}` above, then run this cell again."
     if fn is None:
         return Result(ex.name, False, False, seed=seed, message=not_yet)
+    if not callable(fn):
+        hint = f"pass the function itself, `{ex.function}`, not what it returns (got a {type(fn).__name__})."
+        message = f"{who} failed: {hint}"
+        return Result(ex.name, True, False, "not_callable", hint, None, seed, message)
     gen = torch.Generator().manual_seed(seed)
     inputs = [(f"random input {i + 1} of {ex.n_random}", ex.random_inputs(gen)) for i in range(ex.n_random)]
     edges = ex.edge_cases() if ex.edge_cases else []
