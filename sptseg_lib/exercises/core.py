@@ -9,17 +9,17 @@ factor, transposed axes, NaN, a complex output), else the difference and the cat
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from .compare import Comparison, compare, is_complex_output, non_finite, same_output, scale_factor, transposed
+from .helpers import describe, one_thread, shorten
 
 SOLUTION_TIP = "Run `exercises.show_solution('{name}')` to see one solution."
 
@@ -56,6 +56,7 @@ class Exercise:
             per training step); default: the arguments themselves, tensors detached and moved to the CPU.
         shape_hint: what to say about an error or a wrong shape that no mistake of the catalogue explains.
         scale_hint: where a constant factor usually comes from in this exercise.
+        notebook_inputs: what the notebook passes to :func:`check` as its own tensors (for its authors).
     """
 
     name: str
@@ -72,6 +73,7 @@ class Exercise:
     real_cases: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
     shape_hint: str = ""
     scale_hint: str = "a normalisation (a division, a mean instead of a sum, a constant) is missing or extra"
+    notebook_inputs: str = ""
 
     @property
     def function(self) -> str:
@@ -145,18 +147,6 @@ def _run(fn: Callable[..., Any], inputs: dict[str, Any]) -> tuple[Any, Exception
         return None, error
 
 
-def _describe(inputs: dict[str, Any]) -> str:
-    parts = []
-    for k, v in inputs.items():
-        if isinstance(v, torch.Tensor):
-            parts.append(f"{k} {tuple(v.shape)}")
-        elif isinstance(v, list | tuple) and len(v) > 4:
-            parts.append(f"{k} ({len(v)} values)")
-        else:
-            parts.append(f"{k}={v!r}" if not isinstance(v, float) else f"{k}={v:.4g}")
-    return ", ".join(parts)
-
-
 def _agrees(ex: Exercise, variant: Callable[..., Any], cases: list[_Case]) -> bool:
     """Whether ``variant`` reproduces the reader on every case: the same output, or the same error."""
     for case in cases:
@@ -218,11 +208,6 @@ def diagnose(ex: Exercise, cases: list[_Case]) -> tuple[str, str]:
     return "unknown", f"differs from the library by {size}; common mistakes: {suspects}."
 
 
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _tally(cases: list[_Case], n_random: int, failed_random: int) -> str:
     """`` (3 of 5 random inputs fail, this notebook's tensors too.)``: where else the function fails."""
     real = [c for c in cases if c.label == "this notebook's tensors"]
@@ -234,18 +219,6 @@ def _tally(cases: list[_Case], n_random: int, failed_random: int) -> str:
     return f" ({', '.join(parts)}.)" if parts else ""
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run on one intra-op thread (put back afterwards): the inputs are tiny, and on a busy machine each
-    parallel op on them pays milliseconds of thread hand-offs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def evaluate(
     ex: Exercise,
     fn: Callable[..., Any] | None,
@@ -254,7 +227,7 @@ def evaluate(
     reference: bool = False,
 ) -> Result:
     """Check ``fn`` on ``ex.n_random`` random inputs (``seed``), the edge cases and ``real_cases``."""
-    with _one_thread():
+    with one_thread():
         return _evaluate(ex, fn, real_cases, seed, reference)
 
 
@@ -304,13 +277,13 @@ def _evaluate(
     first = next(c for c in cases if not c.ok)
     failed_random = sum(not c.ok for c in cases[: ex.n_random])
     what = (
-        f"raised {type(first.error).__name__}: {_short(str(first.error))}"
+        f"raised {type(first.error).__name__}: {shorten(str(first.error))}"
         if first.error is not None
         else (first.comparison.problem if first.comparison else "differs")
     )
     errors = [c.comparison.max_error for c in cases if c.comparison and c.comparison.max_error is not None]
     lines = [
-        f"{who} failed on {first.label} ({_describe(first.inputs)}): {what}."
+        f"{who} failed on {first.label} ({describe(first.inputs)}): {what}."
         + _tally(cases, ex.n_random, failed_random),
         f"  Likely mistake [{mistake}]: {hint}",
         "  " + SOLUTION_TIP.format(name=ex.name),

@@ -67,6 +67,18 @@ _SHAPES = {
     "hiou": "confusion is (K, K), rows the ground truth; index it with the seen and unseen lists.",
 }
 
+_INPUTS = {  # what each notebook passes to check() as its own tensors
+    "eq1": "H=(h, w, C) patch tokens of one image, g=(C,) its class token, w_f=(h, w//2+1, C) complex filter",
+    "head_split": "num_heads=, alpha= of the notebook's HiLo layer",
+    "lofi_query": "**exercises.lofi_query_inputs(hilo, x_tokens, grid, query, head)",
+    "gate": "z=(N, D) one image's HiLo tokens, xi=layer.gate.xi, P=layer.gate.P",
+    "focal": "logits=, targets= of one (image, class) pair, any shape (e.g. flat); alpha=, gamma= optional",
+    "ssim_window": "**exercises.ssim_window_inputs(x_map, y_map, (row, col)), or x=, y= (11, 11) patches",
+    "inductive_target": "label=(H, W) array or tensor of a scene, seen=split.seen, unseen=split.unseen",
+    "poly_lr": "config=experiment.train (a TrainConfig; a dozen steps are checked), or the seven values",
+    "hiou": "confusion=ConfusionMatrix.matrix (K, K), seen=split.seen, unseen=split.unseen",
+}
+
 EXERCISES: dict[str, Exercise] = {
     e.name: e
     for e in (
@@ -74,6 +86,7 @@ EXERCISES: dict[str, Exercise] = {
             "eq1", "01", "Eq. 1: the spectral prompt S = irfft2(rfft2(H ⊙ g) ⊙ w_f) of one image",
             solutions.my_spectral_prompt, library.spectral_library, inputs.spectral_inputs, cm.EQ1_MISTAKES,
             shape_hint=_SHAPES["eq1"],
+            notebook_inputs=_INPUTS["eq1"],
             scale_hint="a normalisation: both transforms must use the same norm (the library's: 'ortho')",
         ),
         Exercise(
@@ -81,42 +94,50 @@ EXERCISES: dict[str, Exercise] = {
             solutions.my_head_split, library.head_split_library, inputs.head_split_inputs,
             cm.HEAD_SPLIT_MISTAKES, rtol=0.0, atol=0.0, n_random=12, edge_cases=inputs.head_split_edges,
             shape_hint=_SHAPES["head_split"],
+            notebook_inputs=_INPUTS["head_split"],
         ),
         Exercise(
             "lofi_query", "02", "Eq. 5: one query's Lo-Fi attention over the average-pooled keys",
             solutions.my_lofi_query, library.lofi_library, inputs.lofi_inputs, cm.LOFI_MISTAKES,
             shape_hint=_SHAPES["lofi_query"],
+            notebook_inputs=_INPUTS["lofi_query"],
         ),
         Exercise(
             "gate", "03", "Eq. 7: the spectral gate z_hat = P · sim(z, ξ) · z",
             solutions.my_gate, library.gate_library, inputs.gate_inputs, cm.GATE_MISTAKES,
             shape_hint=_SHAPES["gate"],
+            notebook_inputs=_INPUTS["gate"],
         ),
         Exercise(
             "focal", "04", "Eq. 10: the focal term of every pixel",
             solutions.my_focal, library.focal_library, inputs.focal_inputs, ct.FOCAL_MISTAKES,
             edge_cases=inputs.focal_edges, shape_hint=_SHAPES["focal"],
+            notebook_inputs=_INPUTS["focal"],
         ),
         Exercise(
             "ssim_window", "04", "Eq. 10: the SSIM of one 11 x 11 window",
             solutions.my_ssim_window, library.ssim_window_library, inputs.ssim_inputs, ct.SSIM_MISTAKES,
             edge_cases=inputs.ssim_edges, shape_hint=_SHAPES["ssim_window"],
+            notebook_inputs=_INPUTS["ssim_window"],
         ),
         Exercise(
             "inductive_target", "05", "The inductive training target of a label map",
             solutions.my_inductive_target, library.inductive_library, inputs.inductive_inputs,
             ct.INDUCTIVE_MISTAKES, rtol=0.0, atol=0.0, shape_hint=_SHAPES["inductive_target"],
+            notebook_inputs=_INPUTS["inductive_target"],
         ),
         Exercise(
             "poly_lr", "06", "The learning rate: poly decay with a linear warm-up",
             solutions.my_lr, library.lr_library, inputs.lr_inputs, ce.LR_MISTAKES,
             rtol=1e-6, atol=1e-15, n_random=12, edge_cases=inputs.lr_edges, real_cases=_lr_real,
             shape_hint=_SHAPES["poly_lr"],
+            notebook_inputs=_INPUTS["poly_lr"],
         ),
         Exercise(
             "hiou", "07", "Eq. 11: pAcc, mIoU(S), mIoU(U) and hIoU from a confusion matrix",
             solutions.my_metrics, library.metrics_library, inputs.metrics_inputs, ce.METRICS_MISTAKES,
             rtol=1e-6, atol=1e-6, shape_hint=_SHAPES["hiou"],
+            notebook_inputs=_INPUTS["hiou"],
             scale_hint="a normalisation: the metrics are percentages, and each IoU divides by its own union",
         ),
     )
