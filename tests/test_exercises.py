@@ -441,6 +441,28 @@ def test_a_check_is_printed_once_and_names_a_non_function(capsys: pytest.Capture
     capsys.readouterr()
 
 
+ODD_OUTPUTS = [
+    lambda *a: "text",
+    lambda *a: {"a": 1},
+    lambda *a: [1, 2],
+    lambda *a: (torch.zeros(2), 1),
+    lambda *a: torch.zeros(3, dtype=torch.complex64),
+    lambda *a: float("nan"),
+    lambda *a: (x for x in range(3)),
+    lambda *a: torch.zeros(0),
+    lambda *a: 1 / 0,
+    lambda *a: a[0],
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_odd_outputs_are_reported_never_raised(name: str, capsys: pytest.CaptureFixture) -> None:
+    for fn in ODD_OUTPUTS:
+        result = exercises.check(name, fn)
+        assert result.attempted and not result.passed and result.mistake, result
+    capsys.readouterr()
+
+
 def test_a_broken_reference_raises_with_solutions(monkeypatch: pytest.MonkeyPatch) -> None:
     ex = exercises.EXERCISES["gate"]
     broken = dataclasses.replace(ex, solution=PLANTED["gate"][0][1])
