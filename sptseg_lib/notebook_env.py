@@ -40,6 +40,7 @@ import open_clip
 import skimage.data
 import torch
 from IPython import get_ipython
+from IPython.display import Image, display
 from matplotlib.figure import Figure
 from skimage.transform import resize
 
@@ -47,7 +48,7 @@ from .clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, WEIGHTS_ENV_VAR, lo
 from .config import ModelConfig
 from .encoder import PromptedCLIPEncoder
 from .runs import runs_dir
-from .viz import figure_png
+from .viz import figure_png, figure_text_problems
 
 PROFILES = ("smoke", "full")
 CLIP_CHOICES = ("auto", "real", "tiny", "random", "none")
@@ -55,6 +56,8 @@ RUN_CLIP_CHOICES = ("auto", "random")
 """The ``clip`` parameter of a notebook that trains or loads a run (:func:`run_overrides`)."""
 FULL_CLIP_NAME = "ViT-B-16"
 """The full profile's CLIP (the paper's backbone), with real or random weights."""
+SAVE_DPI = 90
+"""The resolution of the PNGs :meth:`NotebookEnv.save` writes and :meth:`NotebookEnv.show` displays."""
 SMOKE_IMAGE_SIZE = 64
 """The side of the images the smoke profile feeds the tiny CLIP: the shapes world's 64 px, which its 8-px
 patches make an 8 x 8 token grid (the miniature's one geometry: the shipped trained run, its spectral
@@ -117,9 +120,28 @@ class NotebookEnv:
         return PromptedCLIPEncoder(self.clip.visual, ModelConfig(**fields)).to(self.device).eval()
 
     def save(self, fig, name: str) -> Path:
-        """Save a figure as ``<out>/<name>.png`` (and return the path)."""
+        """Save a figure as ``<out>/<name>.png`` at :data:`SAVE_DPI` (and return the path), after checking
+        its texts (:func:`sptseg_lib.viz.figure_text_problems`).
+
+        Raises:
+            ValueError: naming the figure and every problem, when a text lies outside the canvas (it would
+                be cut off inline) or a title overlaps another text; nothing is written then.
+        """
+        problems = figure_text_problems(fig, dpi=SAVE_DPI)
+        if problems:
+            raise ValueError(
+                f"figure {name!r} cannot be shown whole: {'; '.join(problems)} (fix the figure function: its "
+                "size, layout or title placement)"
+            )
         path = self.out / f"{name}.png"
-        fig.savefig(path, dpi=90, bbox_inches="tight")
+        fig.savefig(path, dpi=SAVE_DPI, bbox_inches="tight")
+        return path
+
+    def show(self, fig, name: str) -> Path:
+        """:meth:`save` the figure (checked), then display that very PNG inline, with the figure's title
+        as its alt text (:func:`figure_title`; the static site's ``<img alt>``). Returns the path."""
+        path = self.save(fig, name)
+        display(Image(data=path.read_bytes(), format="png", alt=figure_title(fig, name)))
         return path
 
     def __str__(self) -> str:
@@ -128,6 +150,16 @@ class NotebookEnv:
             f"profile={self.profile}, device={self.device}, images {self.image_size} px{grid}\n"
             f"{self.clip_description}\nfigures: {self.out}"
         )
+
+
+def figure_title(fig: Figure, fallback: str = "") -> str:
+    """A figure's title on one line: its suptitle, else its first axes title, else ``fallback``."""
+    suptitle = fig.get_suptitle() if hasattr(fig, "get_suptitle") else ""
+    titles = [suptitle] + [ax.get_title(loc) for ax in fig.axes for loc in ("center", "left", "right")]
+    for title in titles:
+        if title.strip():
+            return " ".join(title.split())
+    return fallback
 
 
 def _choose_clip(profile: str, clip: str) -> str:
@@ -290,8 +322,10 @@ __all__ = [
     "FULL_CLIP_NAME",
     "PROFILES",
     "RUN_CLIP_CHOICES",
+    "SAVE_DPI",
     "SMOKE_IMAGE_SIZE",
     "NotebookEnv",
+    "figure_title",
     "load_notebook_clip",
     "photo",
     "resolve_device",

@@ -19,15 +19,23 @@ from .data.paths import DataError
 from .data.prepare import voc_palette
 from .inference import Predictor
 from .model import SPTSeg
+from .viz.common import class_colours
 
 LEGEND_ROW = 14
 """Height in pixels of one class's row in the overlay's legend."""
 
 
-def label_palette() -> list[int]:
-    """A flat 256-colour RGB palette: value ``i`` gets the VOC palette's colour ``i + 1`` (no black class)."""
+def label_palette(class_names: list[str] | None = None) -> list[int]:
+    """A flat 256-colour RGB palette. With ``class_names``, value ``i`` gets class ``i``'s colour in the
+    project's palette (:func:`sptseg_lib.viz.class_colours`: the notebooks' figures use it too, so "blue
+    square" is blue everywhere); the values beyond them, and every value without names, get the VOC
+    palette's colour ``i + 1`` (no black class)."""
     palette = voc_palette()
-    return palette[3:] + palette[:3]
+    palette = palette[3:] + palette[:3]
+    if class_names:
+        named = [round(255 * v) for rgb in class_colours(list(class_names)) for v in rgb]
+        palette = named + palette[len(named) :]
+    return palette
 
 
 def _with_legend(
@@ -59,6 +67,7 @@ def predict_image(
     *,
     device: torch.device | str | None = None,
     alpha: float = 0.5,
+    min_width: int = 0,
 ) -> tuple[Path, Path, dict[str, float]]:
     """Segment one image into any ``class_names`` with a trained model (open vocabulary).
 
@@ -71,6 +80,8 @@ def predict_image(
 
     Args:
         checkpoint: an ``iter_*.pt`` file, or a model from :meth:`SPTSeg.from_checkpoint`.
+        min_width: the overlay's image is enlarged by a whole factor (nearest neighbour) until it is at
+            least this wide (the label PNG keeps the image's size); 0: never enlarged.
 
     Returns:
         ``(label_png, overlay_png, share)``: a palette PNG whose value ``i`` is ``class_names[i]``, the
@@ -86,7 +97,7 @@ def predict_image(
     label = predictor.image_scores(original).argmax(0).to(torch.uint8).cpu().numpy()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    palette = label_palette()
+    palette = label_palette(class_names)
     label_png = Image.fromarray(label, mode="P")
     label_png.putpalette(palette)
     label_path = out_dir / f"{image.stem}.label.png"
@@ -97,6 +108,8 @@ def predict_image(
     blend = (
         ((1 - alpha) * original.astype(np.float32) + alpha * colours).round().clip(0, 255).astype(np.uint8)
     )
+    scale = -(-min_width // blend.shape[1]) if min_width > blend.shape[1] else 1
+    blend = blend.repeat(scale, axis=0).repeat(scale, axis=1)
     overlay_path = out_dir / f"{image.stem}.overlay.png"
     _with_legend(blend, class_names, share, palette).save(overlay_path)
     legend = {

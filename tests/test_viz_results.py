@@ -7,6 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from sptseg_lib import viz
 from sptseg_lib.viz.common import PSEUDO_RGB, colour_labels
 from sptseg_lib.viz.results import (
     class_gallery_figure,
@@ -77,6 +78,8 @@ def test_loss_curves_figure_plots_the_logged_terms() -> None:
     np.testing.assert_allclose(alone[0].get_ydata(), [1 / 5, 1 / 10, 1 / 15])
     assert fig.axes[1].get_yscale() == "linear" and fig.axes[0].get_yscale() == "log"
     np.testing.assert_allclose(fig.axes[-1].get_lines()[0].get_ydata(), [5e-4, 1e-3, 1.5e-3])
+    assert all(ax.get_ylabel() for ax in fig.axes)  # every panel says what its y axis is
+    assert fig.axes[-1].get_ylabel() == "learning rate"
     focal_only = loss_curves_figure([{"step": 1, "loss": 2.0, "focal": 2.0, "lr": 1.0}])
     assert len(focal_only.axes) == 2  # no second panel without a unit-weight term
     assert isinstance(loss_curves_figure([]), Figure)
@@ -104,6 +107,20 @@ def test_zero_shot_figure_shows_the_top_probabilities() -> None:
     np.testing.assert_allclose(widths, np.sort(probs[1])[::-1][:3])
     with pytest.raises(ValueError, match="probabilities must be"):
         zero_shot_figure([np.zeros((8, 8, 3), np.uint8)], probs, list("abcde"))
+
+
+def test_zero_shot_figure_shows_runners_up_a_million_times_less_likely() -> None:
+    probs = np.array([[1.0 - 2e-6, 1e-6, 1e-6, 0.0], [0.5, 0.3, 0.2, 0.0]])
+    fig = zero_shot_figure([np.zeros((8, 8, 3), np.uint8)] * 2, probs, list("abcd"), truth=[0, 1], top=3)
+    bars = fig.axes[2]  # the first image's bar chart
+    assert bars.get_xscale() == "log" and "probability" in bars.get_xlabel()
+    lo, hi = bars.get_xlim()
+    assert lo <= 1e-6 / 2 and hi == pytest.approx(1.0)
+    visible = [b for b in bars.patches if b.get_width() > lo]
+    assert len(visible) == 3  # the runners-up have bars to see, not only the winner
+    labels = sorted(t.get_text() for t in bars.texts)
+    assert labels == ["a: 1.00", "b: 1e-06", "c: 1e-06"]
+    assert viz.figure_text_problems(fig) == []
 
 
 def test_prediction_figure_marks_right_wrong_and_ignored() -> None:
@@ -217,10 +234,34 @@ def test_score_maps_figure_shows_every_map_the_argmax_and_its_key() -> None:
 def test_confusion_figure_shows_each_true_class_shares() -> None:
     matrix = np.array([[8, 2, 0], [1, 1, 2], [0, 0, 0]])
     fig = confusion_figure(matrix, ["a", "b", "c"], unseen=[1])
-    shares = np.asarray(fig.axes[0].images[0].get_array())
-    np.testing.assert_allclose(shares, [[0.8, 0.2, 0.0], [0.25, 0.25, 0.5], [0.0, 0.0, 0.0]])
+    shares = np.ma.filled(np.ma.masked_invalid(fig.axes[0].images[0].get_array()), -1.0)
+    # rows normalised; the class without labelled pixels has an empty (grey, NaN) row
+    np.testing.assert_allclose(shares, [[0.8, 0.2, 0.0], [0.25, 0.25, 0.5], [-1.0, -1.0, -1.0]])
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b *", "c"]
     assert fig.axes[0].images[0].colorbar is not None
+    assert "grey" in fig.axes[0].images[0].colorbar.ax.get_ylabel()
+    # the values of at least 10 % are written in their cells, in percent
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["20", "25", "25", "50", "80"]
+
+
+def test_confusion_figure_class_names_are_legible_and_unseen_marked() -> None:
+    from matplotlib.colors import to_rgb
+
+    from sptseg_lib.data.splits import SHAPES_CLASS_NAMES, SHAPES_SPLIT
+
+    n = len(SHAPES_CLASS_NAMES)
+    matrix = np.random.default_rng(3).integers(0, 100, (n, n)) + 500 * np.eye(n, dtype=int)
+    fig = confusion_figure(matrix, SHAPES_CLASS_NAMES, unseen=SHAPES_SPLIT.unseen)
+    ax = fig.axes[0]
+    for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+        assert len(labels) == n
+        assert min(t.get_fontsize() for t in labels) >= 8
+        for i, t in enumerate(labels):
+            unseen = i in SHAPES_SPLIT.unseen
+            assert t.get_text().endswith(" *") == unseen
+            assert (to_rgb(t.get_color()) == to_rgb("tab:orange")) == unseen
+    assert fig.get_size_inches()[0] <= 10.0
+    assert viz.figure_text_problems(fig) == []
 
 
 def test_image_label_figure_wraps_to_fit_a_page() -> None:

@@ -152,3 +152,42 @@ def test_principal_components_figure_is_centred_on_zero() -> None:
         lo, hi = ax.images[0].get_clim()
         assert lo == -hi
     assert "50% of the variance" in fig.axes[1].get_title()
+
+
+def test_filter_figure_marks_the_given_bins_with_a_legend() -> None:
+    from matplotlib.patches import Rectangle
+
+    from sptseg_lib.data.shapes import stripe_frequency_bins
+    from sptseg_lib.viz import figure_text_problems
+
+    weight = torch.randn(8, 5, 6, dtype=torch.complex64)
+    bins = stripe_frequency_bins((8, 8), 8)  # the fabrics world's textures on the 8 x 8 token grid
+    fig = filter_figure(weight, title="w_f (fabrics)", marks=bins)
+    cells = sum(len(c) for c in bins.values())
+    for ax in fig.axes[:3]:  # the three maps (then the profile, then the colour bars)
+        boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert len(boxes) == cells, ax.get_title()
+        left, right, bottom, top = ax.images[0].get_extent()
+        for box in boxes:  # every mark on the map, centred on its bin
+            cx, cy = box.get_x() + box.get_width() / 2, box.get_y() + box.get_height() / 2
+            assert left < cx < right and top < cy < bottom
+    centres = {
+        (round(b.get_x() + b.get_width() / 2, 4), round(b.get_y() + b.get_height() / 2, 4))
+        for b in fig.axes[0].patches
+        if isinstance(b, Rectangle)
+    }
+    assert (0.5, 0.0) in centres and (0.0, -0.5) in centres  # the fine stripes, at the Nyquist limit
+    assert (0.375, 0.0) in centres and (0.0, 0.375) in centres and (0.0, -0.375) in centres
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:4] == [
+        "pinstriped: k_x 0.50",
+        "corded: k_y -0.50",
+        "barred: k_x 0.38",
+        "banded: k_y +0.38, k_y -0.38",
+    ]
+    profile = fig.axes[3]
+    assert profile.get_title() == "mean gain per ring"
+    assert len([line for line in profile.get_lines() if line.get_linestyle() == "--"]) >= 4
+    assert figure_text_problems(fig) == []
+    plain = filter_figure(weight)
+    assert not plain.legends and fig.get_size_inches()[0] == plain.get_size_inches()[0]

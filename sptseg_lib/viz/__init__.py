@@ -11,7 +11,9 @@ pyplot's global state, so the same function serves a static notebook figure, a w
 * :mod:`.results`: data, training and evaluation (notebooks 00, 05-09);
 * :mod:`.tables`: our numbers beside the paper's (:func:`comparison_table`, :func:`ablation_figure`,
   :func:`contrasts_table`, :func:`contrasts_figure`, :func:`study_figure`);
-* :mod:`.common`: what they share (:func:`as_numpy`, :func:`figure_png`, label colours).
+* :mod:`.common`: what they share (:func:`as_numpy`, :func:`figure_png`, label colours);
+* :mod:`.checks`: :func:`figure_text_problems`, whether every text of a figure is on its canvas and
+  no title runs into another text (every figure a notebook saves is checked).
 
 ``from sptseg_lib import viz`` gives every name of these modules, and, for the notebooks, the
 computations the figures show, which live with the network: :func:`~sptseg_lib.spectral.spectral_prompt_steps`
@@ -31,6 +33,7 @@ from ..ablations import METRIC_KEYS, PAPER_TABLES
 from ..hilo import hilo_query_maps
 from ..losses import term_gradients
 from ..spectral import spectral_prompt_steps
+from .checks import figure_text_problems
 from .common import (
     IGNORE_RGB,
     PAGE_WIDTH,
@@ -123,6 +126,7 @@ __all__ = [
     "draw_hilo_layout",
     "error_map",
     "figure_png",
+    "figure_text_problems",
     "filter_figure",
     "filter_radial_profile",
     "focal_curves_figure",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import colorsys
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -79,6 +80,15 @@ def _figure(rows: int, cols: int, size: float = 2.4) -> tuple[Figure, np.ndarray
     return fig, axes
 
 
+def _wrap(text: str, width: float, fontsize: float = 9.0) -> str:
+    """``text`` with each of its lines wrapped to fit ``width`` inches at ``fontsize`` points (an estimate
+    on the generous side: 0.6 em per character). Constrained layout makes room for a title's height only,
+    never its width, so a title wider than its axes, or a suptitle wider than the figure, is cut off at
+    the canvas' edges; wrap them instead."""
+    chars = max(8, int(width * 72.0 / (0.6 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) if line else line for line in text.split("\n"))
+
+
 def _colorbar(ax, mappable, label: str = "") -> None:
     """A colour bar beside ``ax`` for ``mappable`` (an ``imshow`` result), labelled ``label``."""
     bar = ax.figure.colorbar(mappable, ax=ax, shrink=0.8)
@@ -129,14 +139,14 @@ def _show_spectrum(
     extent = (kx[0] - dx / 2, kx[-1] + dx / 2, ky[-1] + dy / 2, ky[0] - dy / 2)
     im = ax.imshow(s, cmap=cmap, interpolation="nearest", extent=extent, **kwargs)
     ax.plot([0.0], [0.0], marker="+", color="cyan", markersize=9, markeredgewidth=1.5, linestyle="none")
-    ax.annotate(
+    ax.annotate(  # beside the marker, inside the map (a half-plane's DC is on its left edge)
         "DC",
         (0.0, 0.0),
-        xytext=(-4, -4),
+        xytext=(4, -4) if half else (-4, -4),
         textcoords="offset points",
         color="cyan",
         fontsize=7,
-        ha="right",
+        ha="left" if half else "right",
         va="top",
     )
     ticks = [t for t in (-0.5, -0.25, 0.0, 0.25, 0.5) if extent[0] <= t <= extent[1]]
@@ -187,7 +197,7 @@ COLOUR_WORDS: dict[str, float] = {
 """Hue (0..1, HLS) of each colour word a class name may start with (``"red circle"`` is drawn red)."""
 SHAPE_SHADES: dict[str, int] = {"circle": 0, "square": 1, "triangle": 2, "star": 3}
 """Which shade of its colour a class ending in a shape word takes (the shapes world's four shapes)."""
-_SHADE_LIGHTNESS = (0.45, 0.27, 0.63, 0.8)
+_SHADE_LIGHTNESS = (0.5, 0.36, 0.62, 0.74)  # dark enough to read as its colour word, far enough apart
 STUFF_COLOURS: dict[str, tuple[float, float, float]] = {
     "grass": (0.56, 0.64, 0.46),
     "sand": (0.82, 0.77, 0.64),

@@ -18,7 +18,7 @@ from matplotlib.patches import Patch, Rectangle
 from ..data.splits import IGNORE_INDEX
 from ..losses import focal_loss
 from ..ssim import WINDOW_SIZE, ssim_map
-from .common import _class_entries, _figure, _show, as_numpy, colour_labels
+from .common import _class_entries, _figure, _show, _wrap, as_numpy, colour_labels
 
 
 def _label_panel(ax, label: np.ndarray, class_names: Sequence[str], unseen: Sequence[int], ignore_index: int):
@@ -71,9 +71,8 @@ def gradient_figure(
     for k in range(len(gradients), 2 * (cols - 1)):
         axes[k % 2, 1 + k // 2].set_axis_off()
     what = f"channel {channel}" + (f" ({class_name})" if class_name else "")
-    fig.suptitle(
-        f"descent direction of each term on {what}: red raises the logit, blue lowers it", fontsize=10
-    )
+    text = f"descent direction of each term on {what}\nred raises the logit, blue lowers it"
+    fig.suptitle(_wrap(text, fig.get_figwidth(), 10), fontsize=10)
     return fig
 
 

@@ -16,10 +16,22 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import LogLocator
 
 from ..data.splits import IGNORE_INDEX
-from .common import PAGE_WIDTH, _class_entries, _figure, _legend_patches, _show, as_numpy, colour_labels
+from .common import (
+    PAGE_WIDTH,
+    _class_entries,
+    _figure,
+    _legend_patches,
+    _show,
+    _wrap,
+    as_numpy,
+    colour_labels,
+)
 
+UNSEEN_COLOUR = "tab:orange"
+"""The colour of unseen classes' names and marks (as :func:`per_class_iou_figure`'s bars)."""
 HIGHLIGHTS = ("all", "seen", "unseen")
 """What :func:`mask_explorer_figure` colours in its argmax panel (the other classes are grey)."""
 LOG_KEYS_NOT_PLOTTED = frozenset({"step", "lr", "images_per_s", "effective_batch", "time", "event"})
@@ -44,15 +56,23 @@ def label_panels_figure(
     before and after ``reduce_zero_label``.
     """
     n = len(panels) + (image is not None)
-    fig, axes = _figure(1, n, size=min(2.4, 8.0 / n))  # at most 8 inches of panels, then the legend
+    first = as_numpy(image if image is not None else next(iter(panels.values())))
+    aspect = first.shape[1] / max(first.shape[0], 1)  # a wide image gets wide panels
+    legend_room = 2.0
+    width = min(3.6, (PAGE_WIDTH - legend_room) / n)  # at most 8 inches of panels, then the legend
+    fig = Figure(figsize=(width * n + legend_room, width / aspect + 0.7), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
     k = 0
     if image is not None:
         axes[0, 0].imshow(as_numpy(image))
-        axes[0, 0].set_title(title or "image", fontsize=9)
+        axes[0, 0].set_title(_wrap(title or "image", width, 9), fontsize=9)
         k = 1
     for i, (name, lab) in enumerate(panels.items()):
         axes[0, k + i].imshow(colour_labels(lab, list(class_names), ignore_index), interpolation="nearest")
-        axes[0, k + i].set_title(name, fontsize=9)
+        axes[0, k + i].set_title(_wrap(name, width, 9), fontsize=9)
     _legend_patches(
         axes[0, -1], _class_entries(list(panels.values()), class_names, unseen, ignore_index, by_name=True)
     )
@@ -94,6 +114,10 @@ def image_label_figure(
     return fig
 
 
+def _probability_text(p: float) -> str:
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.0e}" if p > 0 else "0"
+
+
 def zero_shot_figure(
     images: Sequence[np.ndarray],
     probabilities: np.ndarray,
@@ -104,31 +128,47 @@ def zero_shot_figure(
 ) -> Figure:
     """CLIP zero-shot classification: each image over a bar chart of its ``top`` class probabilities.
 
-    ``probabilities``: ``(N, C)`` softmax over the class names. Bars of the true class (``truth``) are
-    green, others grey; unseen class names are marked ``*``.
+    ``probabilities``: ``(N, C)`` softmax over the class names. The bars share one logarithmic probability
+    axis, so that runners-up a thousand or a million times less likely than the winner still show; each
+    bar is labelled with its class name and probability. Bars of the true class (``truth``) are green,
+    others grey; unseen class names are marked ``*``.
     """
-    p = as_numpy(probabilities)
+    p = as_numpy(probabilities).astype(np.float64)
     if p.shape != (len(images), len(class_names)):
         raise ValueError(f"probabilities must be (N={len(images)}, C={len(class_names)}), got {p.shape}")
-    fig = Figure(figsize=(min(2.1 * len(images), 10.0), 4.0), layout="constrained")
-    axes = fig.subplots(2, len(images), squeeze=False, height_ratios=(1.2, 1.0))
-    for i, image in enumerate(images):
+    orders = [np.argsort(-row)[:top] for row in p]
+    shown = np.concatenate([row[order] for row, order in zip(p, orders)]) if orders else np.ones(1)
+    smallest = float(shown[shown > 0].min()) if (shown > 0).any() else 1e-12
+    lo = min(1e-3, 10.0 ** (np.floor(np.log10(max(smallest, 1e-12))) - 1))  # the smallest bar: a decade long
+    width = min(1.7 * len(images), PAGE_WIDTH)
+    fig = Figure(figsize=(max(width, 4.0), 4.6), layout="constrained")
+    axes = fig.subplots(2, len(images), squeeze=False, height_ratios=(1.0, 1.1))
+    for i, (image, order) in enumerate(zip(images, orders)):
         ax = axes[0, i]
         ax.imshow(as_numpy(image))
         ax.set_xticks([])
         ax.set_yticks([])
         if truth is not None:
             ax.set_title(class_names[truth[i]] + (" *" if truth[i] in unseen else ""), fontsize=8)
-        order = np.argsort(-p[i])[:top]
         colours = ["tab:green" if truth is not None and c == truth[i] else "0.6" for c in order]
         bars = axes[1, i]
-        bars.barh(range(len(order))[::-1], p[i][order], color=colours)
-        bars.set_yticks(
-            range(len(order))[::-1], [class_names[c] + (" *" if c in unseen else "") for c in order]
-        )
+        rows = np.arange(len(order))[::-1]  # the most likely class on top
+        bars.barh(rows, p[i][order], height=0.4, color=colours)
+        bars.set_xscale("log")
+        bars.set_xlim(lo, 1.0)
+        bars.set_ylim(-0.4, len(order) - 0.15)
+        bars.set_yticks([])
+        for row, c in zip(rows, order):
+            name = class_names[c] + (" *" if c in unseen else "")
+            bars.text(lo * 1.3, row + 0.24, f"{name}: {_probability_text(p[i, c])}", fontsize=7, va="bottom")
+        bars.xaxis.set_major_locator(LogLocator(numticks=4))
         bars.tick_params(labelsize=7)
-        bars.set_xlim(0, 1)
-    fig.suptitle("zero-shot classification (top classes; * = unseen in segmentation training)", fontsize=9)
+        bars.set_xlabel("probability (log scale)", fontsize=7)
+    text = (
+        f"zero-shot classification: the top {top} class names of each image "
+        "(* = unseen in segmentation training)"
+    )
+    fig.suptitle(_wrap(text, fig.get_figwidth(), 9), fontsize=9)
     return fig
 
 
@@ -180,16 +220,19 @@ def loss_curves_figure(records: Sequence[Mapping[str, float]], title: str = "") 
         ax.set_yscale("log")
         ax.legend(fontsize=8)
     ax.set_xlabel("step")
-    ax.set_title(title or "training loss (weighted terms, log scale)", fontsize=9)
+    ax.set_ylabel("weighted loss (log scale)")
+    ax.set_title(_wrap(title or "training loss (weighted terms, log scale)", 2.6, 9), fontsize=9)
     if small:
         for name in small:
             axes[1].plot(steps, [r[name] for r in rows], marker=".", label=name, color=colours[name])
         axes[1].axhline(1.0, color="0.6", linestyle=":", linewidth=1)
         axes[1].set_xlabel("step")
-        axes[1].set_title(f"{', '.join(small)} alone (linear scale)", fontsize=9)
+        axes[1].set_ylabel(f"{', '.join(small)} (weight 1)")
+        axes[1].set_title(_wrap(f"{', '.join(small)} alone (linear scale)", 2.6, 9), fontsize=9)
         axes[1].legend(fontsize=8)
     ax_lr.plot(steps, [r.get("lr", np.nan) for r in rows], color="tab:gray")
     ax_lr.set_xlabel("step")
+    ax_lr.set_ylabel("learning rate")
     ax_lr.set_title("learning rate (warm-up, then poly)", fontsize=9)
     return fig
 
@@ -238,23 +281,50 @@ def confusion_figure(
 ) -> Figure:
     """A confusion matrix ``(C, C)`` (``matrix[label, prediction]`` pixel counts, as
     :class:`~sptseg_lib.metrics.ConfusionMatrix` holds it) as a heat map of each row's shares: where the
-    pixels of each true class went. Unseen classes are marked ``*`` on both axes; one colour bar."""
+    pixels of each true class went, in percent, written in every cell of at least 10 %.
+
+    Class names are at least 8 pt; unseen classes are marked ``*`` and drawn in orange on both axes, and
+    a line separates them from the seen ones when the unseen classes come last. A class without labelled
+    pixels has an empty (grey) row. One colour bar."""
     m = as_numpy(matrix).astype(np.float64)
-    if m.shape != (len(class_names), len(class_names)):
-        raise ValueError(f"matrix must be (C={len(class_names)}, C), got {m.shape}")
-    shares = m / np.maximum(m.sum(1, keepdims=True), 1)
-    names = [n + (" *" if i in unseen else "") for i, n in enumerate(class_names)]
-    size = min(7.0, 2.5 + 0.25 * len(class_names))
-    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
+    n = len(class_names)
+    if m.shape != (n, n):
+        raise ValueError(f"matrix must be (C={n}, C), got {m.shape}")
+    totals = m.sum(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, m / np.maximum(totals, 1), np.nan)
+    unseen = sorted(int(u) for u in unseen)
+    names = [name + (" *" if i in unseen else "") for i, name in enumerate(class_names)]
+    side = min(PAGE_WIDTH - 1.2, 3.0 + 0.33 * n)
+    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-    ticks = np.arange(len(names))
-    ax.set_xticks(ticks, names, rotation=90, fontsize=6)
-    ax.set_yticks(ticks, names, fontsize=6)
+    cmap = colormaps["Blues"].with_extremes(bad="0.85")
+    image = ax.imshow(shares, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    ticks = np.arange(n)
+    ax.set_xticks(ticks, names, rotation=90, fontsize=8)
+    ax.set_yticks(ticks, names, fontsize=8)
+    for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+        for i, label in enumerate(labels):
+            if i in unseen:
+                label.set_color(UNSEEN_COLOUR)
+    if unseen and unseen == list(range(n - len(unseen), n)) and len(unseen) < n:  # unseen last: a line
+        edge = n - len(unseen) - 0.5
+        ax.axhline(edge, color=UNSEEN_COLOUR, linewidth=1)
+        ax.axvline(edge, color=UNSEEN_COLOUR, linewidth=1)
+    cell = 7 if n > 12 else 8
+    for (i, j), share in np.ndenumerate(shares):
+        if share >= 0.1:
+            colour = "white" if share > 0.55 else "black"
+            ax.text(j, i, f"{100 * share:.0f}", ha="center", va="center", fontsize=cell, color=colour)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title or "confusion matrix: share of each true class's pixels (* unseen)", fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the row")
+    head = title or "confusion matrix"
+    ax.set_title(
+        _wrap(f"{head}\n% of each true class's pixels by predicted class (* orange: unseen)", side, 9),
+        fontsize=9,
+    )
+    bar = fig.colorbar(image, ax=ax, shrink=0.8)
+    bar.set_label("share of the row" + ("; grey: no pixels of the class" if np.isnan(shares).any() else ""))
     return fig
 
 
@@ -343,10 +413,14 @@ def mask_explorer_figure(
     truth = lab == class_index
     valid = lab != ignore_index
     fig, axes = _figure(1, 4, size=2.2)
+    fig.set_size_inches(PAGE_WIDTH, 3.4)  # four panels, a colour bar and a legend: the page's width
+    room = (PAGE_WIDTH - 2.6) / 4  # a panel's width, less its share of the colour bar and the legend
     tint = as_numpy(image).astype(np.float64) / 255.0
     tint = np.where(mask[..., None], 0.45 * tint + 0.55 * np.asarray((1.0, 0.85, 0.0)), tint)
     axes[0, 0].imshow(tint)
-    axes[0, 0].set_title(f"{name}\nscore >= {threshold:.2f}: {mask.mean():.0%} of pixels", fontsize=8)
+    axes[0, 0].set_title(
+        f"{_wrap(name, room, 8)}\nscore >= {threshold:.2f}:\n{mask.mean():.0%} of pixels", fontsize=8
+    )
     lo = min(0.0, float(s.min()))
     _show(
         axes[0, 1],
@@ -367,6 +441,7 @@ def mask_explorer_figure(
     iou = mask_iou(mask, truth, valid)
     iou_text = "n/a (absent)" if np.isnan(iou) else f"{iou:.1f}"
     _show(axes[0, 2], outcome, f"mask against the truth\nIoU {iou_text}")
+    axes[0, 2].title.set_fontsize(8)
     outcomes = [("hit", (0.2, 0.7, 0.2)), ("false alarm", (0.85, 0.15, 0.15)), ("missed", (0.15, 0.35, 0.9))]
     outcomes += [("neither", (0.0, 0.0, 0.0))] + [("ignored", (0.6, 0.6, 0.6))] * bool((~valid).any())
     axes[0, 2].legend(
@@ -385,7 +460,7 @@ def mask_explorer_figure(
     coloured = colour_labels(argmax, list(class_names), ignore_index)
     coloured[~group[argmax]] = (0.8, 0.8, 0.8)
     axes[0, 3].imshow(coloured, interpolation="nearest")
-    axes[0, 3].set_title(f"argmax, {highlight} classes in colour", fontsize=8)
+    axes[0, 3].set_title(f"argmax,\n{highlight} classes in colour", fontsize=8)
     present = [c for c in np.unique(argmax).tolist() if group[c]]
     _legend_patches(
         axes[0, 3], _class_entries([np.asarray(present)], class_names, unseen, ignore_index, by_name=True)
@@ -499,6 +574,7 @@ def sliding_windows_figure(
 __all__ = [
     "HIGHLIGHTS",
     "LOG_KEYS_NOT_PLOTTED",
+    "UNSEEN_COLOUR",
     "class_gallery_figure",
     "confusion_figure",
     "error_map",

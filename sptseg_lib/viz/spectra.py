@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle
+from matplotlib.patches import Circle, Patch, Rectangle
 
-from .common import _figure, _line_figure, _show, _show_spectrum, as_numpy, to_gray
+from .common import _figure, _line_figure, _show, _show_spectrum, _wrap, as_numpy, to_gray
 
 
 def radial_frequency(shape: tuple[int, int]) -> np.ndarray:
@@ -208,7 +208,7 @@ def token_spectrum_figure(
     energy = np.abs(np.fft.fft2(x - x.mean())) ** 2
     share = float((energy * mask).sum() / max(energy.sum(), 1e-30))
     fig, axes = _figure(1, 4, size=2.45)
-    _show(axes[0, 0], x, f"{title}\nchannel {channel}", colorbar=True, label="value")
+    _show(axes[0, 0], x, f"channel {channel}", colorbar=True, label="value")
     _show_spectrum(axes[0, 1], log_spectrum(x), "log |FFT2| of the channel", unit=unit)
     _show_spectrum(
         axes[0, 2],
@@ -221,6 +221,9 @@ def token_spectrum_figure(
         vmax=1,
     )
     _show(axes[0, 3], filtered, f"band-filtered\n({share:.0%} of the energy)", colorbar=True, label="value")
+    fig.suptitle(
+        _wrap(f"{title}: channel {channel}, its spectrum and one band", fig.get_figwidth(), 10), fontsize=10
+    )
     return fig
 
 
@@ -275,21 +278,41 @@ def spectral_prompt_figure(steps: Mapping[str, torch.Tensor], channel: int = 0, 
     return fig
 
 
-def filter_figure(weight: torch.Tensor, channels: Sequence[int] = (0, 1), title: str = "w_f") -> Figure:
+MARK_COLOURS = ("lime", "red", "deepskyblue", "orange", "white", "yellow")
+"""Outline colours of the frequency bins :func:`filter_figure` marks, one per group, in order."""
+
+
+def filter_figure(
+    weight: torch.Tensor,
+    channels: Sequence[int] = (0, 1),
+    title: str = "w_f",
+    marks: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+) -> Figure:
     """``|w_f|`` of a complex filter ``(h, w//2+1, C)`` (eq. 1, docs/reference.md §1.1-1.2) on the real
     FFT's half-plane: the mean over channels, then a few channels, all on one colour scale; then the mean
     gain per ring of frequency (:func:`filter_radial_profile`: flat = all frequencies alike, falling =
     low-pass).
 
     Rows are ``k_y`` (centred), columns ``k_x = 0 .. w/2``, in cycles per token; DC is marked.
+
+    Args:
+        marks: frequency bins to point out, name -> ``(k_y, k_x)`` index pairs of the half-plane (rows in
+            ``fftfreq`` order, columns ``0 .. w/2``: the layout of ``w_f`` and of
+            :func:`sptseg_lib.data.shapes.stripe_frequency_bins`, e.g. the fabrics world's stripe
+            textures). Each group is outlined in its own colour (:data:`MARK_COLOURS`) on every map and
+            drawn as a dashed line at its rings' radius on the profile, with one legend entry per group
+            naming its frequencies.
     """
     maps = [_half_plane(weight, None)] + [_half_plane(weight, c) for c in channels]
     top = float(max(m.max() for m in maps))
     cols = 2 + len(channels)
     fig, axes = _figure(1, cols, size=min(2.45, 9.8 / cols))
     names = [f"mean |{title}| over channels"] + [f"|{title}|, channel {c}" for c in channels]
+    width = fig.get_figwidth() / cols - 0.45  # a panel, less its colour bar
     for ax, m, name in zip(axes[0, :-1], maps, names):
-        _show_spectrum(ax, m, name, unit="token", half=True, label="gain |w_f|", vmin=0, vmax=top)
+        _show_spectrum(
+            ax, m, _wrap(name, width, 9), unit="token", half=True, label="gain |w_f|", vmin=0, vmax=top
+        )
     centres, profile = filter_radial_profile(weight)
     ax = axes[0, -1]
     ax.plot(centres, profile, marker="o")
@@ -300,7 +323,57 @@ def filter_figure(weight: torch.Tensor, channels: Sequence[int] = (0, 1), title:
     ax.set_xlabel("frequency radius r (0 = DC)", fontsize=7)
     ax.set_ylabel("mean gain |w_f|", fontsize=7)
     ax.set_title("mean gain per ring", fontsize=9)
+    if marks:
+        fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.9)  # room for the legend below
+        _mark_bins(fig, axes[0, :-1], ax, as_numpy(weight).shape[:2], marks)
     return fig
+
+
+def _mark_bins(
+    fig: Figure, maps, profile, shape: tuple[int, int], marks: Mapping[str, Sequence[tuple[int, int]]]
+) -> None:
+    """Outline the half-plane bins of each group of ``marks`` on the ``maps`` axes (drawn by
+    ``_show_spectrum(..., half=True)`` from a half-plane of ``shape``), a dashed line at their radius on
+    the ``profile`` axes, and a legend below the figure naming each group's frequencies."""
+    h, half = shape
+    ky, kx = np.fft.fftfreq(h), np.fft.rfftfreq(2 * (half - 1))
+    dy, dx = 1.0 / h, kx[1] - kx[0]
+    corner = float(np.hypot(np.abs(ky).max(), kx.max()))  # radius 1 of filter_radial_profile's rings
+    handles = []
+    for k, (name, cells) in enumerate(marks.items()):
+        colour = MARK_COLOURS[k % len(MARK_COLOURS)]
+        for ax in maps:
+            for y, x in cells:
+                ax.add_patch(  # a little inside the bin, so that a bin on the map's edge shows whole
+                    Rectangle(
+                        (kx[x] - 0.42 * dx, ky[y] - 0.42 * dy),
+                        0.84 * dx,
+                        0.84 * dy,
+                        fill=False,
+                        edgecolor=colour,
+                        linewidth=1.5,
+                    )
+                )
+        for r in sorted({round(float(np.hypot(ky[y], kx[x])) / corner, 6) for y, x in cells}):
+            profile.axvline(r, color=colour, linestyle="--", linewidth=1.2)
+        where = ", ".join(
+            f"k_y {ky[y]:+.2f}"
+            if x == 0
+            else f"k_x {kx[x]:.2f}"
+            if y == 0
+            else f"({ky[y]:+.2f}, {kx[x]:.2f})"
+            for y, x in cells
+        )
+        handles.append(Patch(facecolor="0.3", edgecolor=colour, linewidth=1.5, label=f"{name}: {where}"))
+    profile.plot([], [], color="0.3", linestyle="--", label="their radius")
+    fig.legend(
+        handles=handles + profile.get_lines()[-1:],
+        loc="outside lower center",
+        ncols=min(len(handles) + 1, 3),
+        fontsize=7,
+        title="marked bins (cycles / token)",
+        title_fontsize=7,
+    )
 
 
 def radial_energy_figure(maps: Mapping[str, np.ndarray], bins: int = 8, title: str = "") -> Figure:
