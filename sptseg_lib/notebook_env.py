@@ -137,11 +137,12 @@ class NotebookEnv:
         fig.savefig(path, dpi=SAVE_DPI, bbox_inches="tight")
         return path
 
-    def show(self, fig, name: str) -> Path:
-        """:meth:`save` the figure (checked), then display that very PNG inline, with the figure's title
-        as its alt text (:func:`figure_title`; the static site's ``<img alt>``). Returns the path."""
+    def show(self, fig, name: str, alt: str = "") -> Path:
+        """:meth:`save` the figure (checked), then display that very PNG inline, with ``alt`` or else the
+        figure's title as its alt text (:func:`figure_title`: the output's ``image/png`` metadata ``alt``,
+        which the static site writes into its ``<img alt>``). Returns the path."""
         path = self.save(fig, name)
-        display(Image(data=path.read_bytes(), format="png", alt=figure_title(fig, name)))
+        display(Image(data=path.read_bytes(), format="png", alt=alt or figure_title(fig, name)))
         return path
 
     def __str__(self) -> str:

@@ -145,6 +145,8 @@ def test_show_displays_the_saved_png_with_the_title_as_alt_text(tmp_path: Path, 
     assert metadata == {"alt": "a good figure"}
     png = Image.open(io.BytesIO(path.read_bytes()))
     assert png.info["dpi"][0] == pytest.approx(SAVE_DPI, abs=0.1)
+    _env(tmp_path).show(_good_figure(), "good", alt="said otherwise")
+    assert shown[-1]._repr_png_()[1] == {"alt": "said otherwise"}
 
 
 # --- the figures the notebooks had cut off or overlapping, with inputs like the notebooks' ---------------

@@ -269,3 +269,5 @@ def test_image_label_figure_wraps_to_fit_a_page() -> None:
     fig = image_label_figure([image] * 6, [label] * 6, ["a"], titles=[str(i) for i in range(6)])
     assert fig.get_size_inches()[0] == pytest.approx(3 * 2.2 + 2.0)  # two rows of three pairs and the legend
     assert sum(1 for ax in fig.axes if ax.images) == 12
+    titled = image_label_figure([image] * 2, [label] * 2, ["a"], title="two of them")
+    assert titled.get_suptitle() == "two of them" and not fig.get_suptitle()

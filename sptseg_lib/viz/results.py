@@ -87,9 +87,11 @@ def image_label_figure(
     unseen: Sequence[int] = (),
     ignore_index: int = IGNORE_INDEX,
     columns: int = 4,
+    title: str = "",
 ) -> Figure:
     """Images ``(H, W, 3)`` uint8 above their label maps (sizes may differ), at most ``columns`` pairs per
-    row (so that the figure fits a page), one legend of the classes present (unseen ones marked)."""
+    row (so that the figure fits a page), one legend of the classes present (unseen ones marked); ``title``
+    (optional) above them all."""
     if len(images) != len(labels) or not images:
         raise ValueError(f"need as many labels as images (at least one), got {len(images)} and {len(labels)}")
     rows = math.ceil(len(images) / columns)
@@ -111,6 +113,8 @@ def image_label_figure(
     _legend_patches(
         axes[1, -1], _class_entries(list(labels), class_names, unseen, ignore_index, by_name=True)
     )
+    if title:
+        fig.suptitle(_wrap(title, fig.get_figwidth(), 10), fontsize=10)
     return fig
 
 
