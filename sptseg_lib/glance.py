@@ -82,7 +82,9 @@ def numbers_at_a_glance(record: Path = SHIPPED_RECORD, tables: Path | None = Non
     paper = paper_table(1, "voc")
     for name in ("SPT-SEG", "ZegCLIP"):
         cells = [f"{paper[name][metric]:.1f}" for metric in names]
-        lines.append(f"| *paper, VOC: {name} (for scale)* | " + " | ".join(cells) + " | the paper's Table 1 |")
+        lines.append(
+            f"| *paper, VOC: {name} (for scale)* | " + " | ".join(cells) + " | the paper's Table 1 |"
+        )
     return "\n".join(lines)
 
 

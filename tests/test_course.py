@@ -83,17 +83,24 @@ def test_exercises_are_stubs_checked_by_the_library(path: Path) -> None:
         assert "exercise-check" in _tags(checker)
         name = re.search(r"exercises\.check\(\s*\"(\w+)\"", checker.source)
         assert name and name.group(1) in exercises.EXERCISES, checker.source
+        assert cells[i].source.strip() == exercises.stub_source(name.group(1)).strip(), (
+            "the stub is the library's (stub_source)"
+        )
         assert "solutions=exercise_solutions" in checker.source
     parameters = next(c for c in cells if "parameters" in _tags(c))
     assert "exercise_solutions = False" in parameters.source.splitlines()
 
 
 def _machine_paths(text: str, folders: list[Path]) -> list[str]:
-    return sorted({m for folder in folders for m in re.findall(re.escape(str(folder)) + r"[^\"'\s\\]*", text)})
+    return sorted(
+        {m for folder in folders for m in re.findall(re.escape(str(folder)) + r"[^\"'\s\\]*", text)}
+    )
 
 
 @pytest.mark.slow
-def test_the_series_runs_with_the_reference_solutions_and_shows_no_machine_path(tmp_path, monkeypatch) -> None:
+def test_the_series_runs_with_the_reference_solutions_and_shows_no_machine_path(
+    tmp_path, monkeypatch
+) -> None:
     """The whole series, executed as `make run` does but with every exercise's reference solution: every
     checker passes it (a failing one raises, failing its notebook), and no executed copy names a folder
     of this machine (the checkout, the runs folder, the home folder)."""
@@ -102,7 +109,9 @@ def test_the_series_runs_with_the_reference_solutions_and_shows_no_machine_path(
     out = runs / "notebooks"
     code = run_notebooks.main(["--out", str(out), "--no-site", "-y", "exercise_solutions: true"])
     assert code == 0, (out / "summary.txt").read_text()
-    folders = [f for f in (ROOT, tmp_path, Path.home()) if len(f.parts) > 2]  # never "/" or "/root"-like roots
+    folders = [
+        f for f in (ROOT, tmp_path, Path.home()) if len(f.parts) > 2
+    ]  # never "/" or "/root"-like roots
     for path in NOTEBOOKS:
         executed = out / path.name
         text = executed.read_text(encoding="utf-8")

@@ -43,22 +43,38 @@ class Block:
 BLOCKS: dict[str, Block] = {
     "image": Block("image\n(B, 3, H, W)", 0.05, 0.72, "white", width=0.1),
     "names": Block("class names\n'cat', 'sheep', ...", 0.05, 0.22, "white", width=0.1),
-    "clip": Block("frozen CLIP image encoder\n+ deep visual prompts V\n(01 §1, eq. 2; VPT)", 0.24, 0.72,
-                  BASELINE_COLOUR, width=0.2),
+    "clip": Block(
+        "frozen CLIP image encoder\n+ deep visual prompts V\n(01 §1, eq. 2; VPT)",
+        0.24,
+        0.72,
+        BASELINE_COLOUR,
+        width=0.2,
+    ),
     "spt": Block("+ spectral prompts S\n(01, eq. 1-3)", 0.24, 0.95, ADDED_COLOUR, width=0.2, height=0.09),
-    "text": Block("frozen CLIP text encoder\nt: one embedding per name\n(00 §3)", 0.24, 0.22, FROZEN_COLOUR,
-                  width=0.2),
-    "descriptor": Block("relationship descriptor\nt̂ = φ([t⊙g ; t])\n(03 §1, eq. 8)", 0.54, 0.22,
-                        BASELINE_COLOUR),
+    "text": Block(
+        "frozen CLIP text encoder\nt: one embedding per name\n(00 §3)", 0.24, 0.22, FROZEN_COLOUR, width=0.2
+    ),
+    "descriptor": Block(
+        "relationship descriptor\nt̂ = φ([t⊙g ; t])\n(03 §1, eq. 8)", 0.54, 0.22, BASELINE_COLOUR
+    ),
     "decoder": Block("ZegCLIP decoder layers\nmasks = t̂ · tokensᵀ\n(03 §2)", 0.54, 0.72, BASELINE_COLOUR),
-    "sgd": Block("→ spectral guided decoder:\nHiLo (02, eq. 4-6), gate (03 §3, eq. 7)", 0.54, 0.95, ADDED_COLOUR,
-                 width=0.22, height=0.09),
-    "masks": Block("mask logits A = t̂ ẑᵀ\n(03 §4, eq. 9)\nper class", 0.75, 0.47, BASELINE_COLOUR,
-                   width=0.15),
-    "loss": Block("training: focal + SSIM\n(04, eq. 10)\nseen classes only (05)", 0.92, 0.72, ADDED_COLOUR,
-                  width=0.16),
-    "metrics": Block("test: pAcc, mIoU(S),\nmIoU(U), hIoU\n(07, eq. 11)", 0.92, 0.22, SCORE_COLOUR,
-                     width=0.16),
+    "sgd": Block(
+        "→ spectral guided decoder:\nHiLo (02, eq. 4-6), gate (03 §3, eq. 7)",
+        0.54,
+        0.95,
+        ADDED_COLOUR,
+        width=0.22,
+        height=0.09,
+    ),
+    "masks": Block(
+        "mask logits A = t̂ ẑᵀ\n(03 §4, eq. 9)\nper class", 0.75, 0.47, BASELINE_COLOUR, width=0.15
+    ),
+    "loss": Block(
+        "training: focal + SSIM\n(04, eq. 10)\nseen classes only (05)", 0.92, 0.72, ADDED_COLOUR, width=0.16
+    ),
+    "metrics": Block(
+        "test: pAcc, mIoU(S),\nmIoU(U), hIoU\n(07, eq. 11)", 0.92, 0.22, SCORE_COLOUR, width=0.16
+    ),
 }
 """The map's boxes. Notebook numbers and equation numbers are the series' and the paper's."""
 
@@ -119,13 +135,28 @@ def model_map_figure(title: str = "SPT-SEG, built up in the order the series tea
         )
         if label:
             mx, my = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
-            ax.text(mx, my, label, ha="center", va="center", fontsize=7.5, color="#333333",
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
+            ax.text(
+                mx,
+                my,
+                label,
+                ha="center",
+                va="center",
+                fontsize=7.5,
+                color="#333333",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0},
+            )
     for added, base in (("spt", "clip"), ("sgd", "decoder")):  # the additions plug into the baseline
         a, b = BLOCKS[added], BLOCKS[base]
         ax.add_patch(
-            FancyArrowPatch((a.x, a.y - a.height / 2), (b.x, b.y + b.height / 2), arrowstyle="-|>",
-                            mutation_scale=12, color="#c06000", linewidth=1.4, linestyle="--")
+            FancyArrowPatch(
+                (a.x, a.y - a.height / 2),
+                (b.x, b.y + b.height / 2),
+                arrowstyle="-|>",
+                mutation_scale=12,
+                color="#c06000",
+                linewidth=1.4,
+                linestyle="--",
+            )
         )
     ax.legend(
         handles=[
@@ -172,8 +203,11 @@ def class_grid_figure(
             continue
         ax.imshow(images[index])
         hidden = index in unseen
-        ax.set_title(names[index] + (" (unseen)" if hidden else ""), fontsize=8.5,
-                     color="#b00000" if hidden else "black")
+        ax.set_title(
+            names[index] + (" (unseen)" if hidden else ""),
+            fontsize=8.5,
+            color="#b00000" if hidden else "black",
+        )
         for spine in ax.spines.values():
             spine.set_edgecolor("#d00000" if hidden else "#999999")
             spine.set_linewidth(3.0 if hidden else 0.8)
