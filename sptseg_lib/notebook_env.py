@@ -47,7 +47,7 @@ from skimage.transform import resize
 from .clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, WEIGHTS_ENV_VAR, load_clip, tiny_clip_weights
 from .config import ModelConfig
 from .encoder import PromptedCLIPEncoder
-from .runs import runs_dir
+from .runs import runs_dir, shown_path
 from .viz import figure_png, figure_text_problems
 
 PROFILES = ("smoke", "full")
@@ -146,10 +146,14 @@ class NotebookEnv:
         return path
 
     def __str__(self) -> str:
-        grid = f" (token grid {self.grid[0]}x{self.grid[1]})" if self.clip is not None else ""
+        if self.clip is None:  # the notebook loads its model itself: no line about a CLIP here
+            return (
+                f"profile={self.profile}, device={self.device}, images {self.image_size} px\n"
+                f"figures: {shown_path(self.out)}"
+            )
         return (
-            f"profile={self.profile}, device={self.device}, images {self.image_size} px{grid}\n"
-            f"{self.clip_description}\nfigures: {self.out}"
+            f"profile={self.profile}, device={self.device}, images {self.image_size} px "
+            f"(token grid {self.grid[0]}x{self.grid[1]})\n{self.clip_description}\nfigures: {shown_path(self.out)}"
         )
 
 
@@ -208,7 +212,7 @@ def load_notebook_clip(
         model = load_clip(TINY_CLIP_NAME, str(weights), device=device, quick_gelu=False)
         text = (
             "The project's tiny CLIP (4-layer ViT, 8-px patches), pretrained on the synthetic shapes world "
-            f"({weights}); a stand-in for ViT-B/16, whose weights are not on this machine."
+            f"({shown_path(weights)}); a stand-in for ViT-B/16, whose weights are not on this machine."
         )
         return TINY_CLIP_NAME, model, text
     if source == "random":
