@@ -137,13 +137,13 @@ class NotebookEnv:
         fig.savefig(path, dpi=SAVE_DPI, bbox_inches="tight")
         return path
 
-    def show(self, fig, name: str, alt: str = "") -> Path:
+    def show(self, fig, name: str, alt: str = "") -> None:
         """:meth:`save` the figure (checked), then display that very PNG inline, with ``alt`` or else the
         figure's title as its alt text (:func:`figure_title`: the output's ``image/png`` metadata ``alt``,
-        which the static site writes into its ``<img alt>``). Returns the path."""
+        which the static site writes into its ``<img alt>``). Returns nothing, so that a cell ending with it
+        shows the figure only (the PNG is ``<out>/<name>.png``)."""
         path = self.save(fig, name)
         display(Image(data=path.read_bytes(), format="png", alt=alt or figure_title(fig, name)))
-        return path
 
     def __str__(self) -> str:
         if self.clip is None:  # the notebook loads its model itself: no line about a CLIP here

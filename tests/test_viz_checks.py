@@ -138,7 +138,9 @@ def test_show_displays_the_saved_png_with_the_title_as_alt_text(tmp_path: Path, 
 
     shown = []
     monkeypatch.setattr(notebook_env, "display", shown.append)
-    path = _env(tmp_path).show(_good_figure(), "good")
+    env = _env(tmp_path)
+    assert env.show(_good_figure(), "good") is None  # a cell ending with it echoes nothing
+    path = env.out / "good.png"
     (image,) = shown
     data, metadata = image._repr_png_()
     assert base64.b64decode(data) == path.read_bytes()  # inline = saved, byte for byte
