@@ -153,7 +153,8 @@ class NotebookEnv:
             )
         return (
             f"profile={self.profile}, device={self.device}, images {self.image_size} px "
-            f"(token grid {self.grid[0]}x{self.grid[1]})\n{self.clip_description}\nfigures: {shown_path(self.out)}"
+            f"(token grid {self.grid[0]}x{self.grid[1]})\n{self.clip_description}\n"
+            f"figures: {shown_path(self.out)}"
         )
 
 

@@ -106,6 +106,6 @@ def test_notebook_runs_in_the_full_profile(path: Path, full_setting) -> None:
         run = runs.training_run(
             "full", "voc", "", parameters["iterations"], parameters["data_root"], overrides
         )
-        assert f"found {run.final}: loading it" in _printed(result.output), path.name
+        assert f"found {runs.shown_path(run.final)}: loading it" in _printed(result.output), path.name
         starts = [r for r in runs.read_log(run.run_dir) if r.get("event") == "start"]
         assert len(starts) == 1, f"{path.name}: {run.run_dir} was trained {len(starts)} times"
