@@ -64,6 +64,7 @@ from .data.splits import UNSEEN_PSEUDO, ZeroShotSplit, get_split, remap_for_trai
 from .distributed import DistInfo, init_distributed
 from .losses import SegmentationCriterion
 from .model import build_model
+from .run_lock import hold_run_folder
 
 # ---------------------------------------------------------------------------------------------
 # learning-rate schedule
@@ -385,7 +386,8 @@ class Trainer:
             )
         self.accumulation = per_process // self.micro_batch
 
-        # --- the output folder: never clobber another run ------------------------------------
+        # --- the output folder: one writer (a lock), never clobber another run ------------------
+        self.run_lock = hold_run_folder(self.out_dir) if self.dist.is_main else None
         self.resume_from: Path | None = None
         resume_state = None
         if not resume:
