@@ -91,7 +91,7 @@ def evaluate(
     for i in tqdm(indices, desc="evaluate", disable=not progress or rank != 0, dynamic_ncols=True):
         item = dataset[i]
         label = item["label"].to(device)
-        prediction = predictor.scores(item["image"][None], size=label.shape[-2:]).argmax(1)[0]
+        prediction = predictor.labels(item["image"][None], size=label.shape[-2:])[0]
         cm.update(prediction, label)
         if out is not None:
             Image.fromarray(prediction.to(torch.uint8).cpu().numpy(), mode="L").save(

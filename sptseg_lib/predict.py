@@ -58,6 +58,19 @@ def _with_legend(
     return canvas
 
 
+def _blend(image: np.ndarray, label: np.ndarray, palette: list[int], alpha: float) -> np.ndarray:
+    """``(1 - alpha) * image + alpha * colour(label)``, rounded to uint8, computed in bands of rows so that
+    a large photo needs no float copies of itself."""
+    colours = np.asarray(palette, dtype=np.float32).reshape(256, 3)
+    out = np.empty_like(image)
+    band = max(1, 2**22 // max(1, image.shape[1]))
+    for top in range(0, image.shape[0], band):
+        rows = slice(top, top + band)
+        mixed = (1 - alpha) * image[rows].astype(np.float32) + alpha * colours[label[rows]]
+        out[rows] = mixed.round().clip(0, 255).astype(np.uint8)
+    return out
+
+
 @torch.no_grad()
 def predict_image(
     checkpoint: str | Path | SPTSeg,
@@ -94,7 +107,7 @@ def predict_image(
     image = Path(image)
     model = checkpoint if isinstance(checkpoint, SPTSeg) else SPTSeg.from_checkpoint(checkpoint, device)
     predictor = Predictor.open_vocabulary(model, model.experiment, class_names, device=device)
-    label = predictor.image_scores(original).argmax(0).to(torch.uint8).cpu().numpy()
+    label = predictor.image_labels(original).to(torch.uint8).cpu().numpy()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     palette = label_palette(class_names)
@@ -104,10 +117,7 @@ def predict_image(
     label_png.save(label_path)
     counts = np.bincount(label.ravel(), minlength=len(class_names))
     share = {name: float(counts[i]) / label.size for i, name in enumerate(class_names)}
-    colours = np.asarray(palette, dtype=np.float32).reshape(256, 3)[label]
-    blend = (
-        ((1 - alpha) * original.astype(np.float32) + alpha * colours).round().clip(0, 255).astype(np.uint8)
-    )
+    blend = _blend(original, label, palette, alpha)
     scale = -(-min_width // blend.shape[1]) if min_width > blend.shape[1] else 1
     blend = blend.repeat(scale, axis=0).repeat(scale, axis=1)
     overlay_path = out_dir / f"{image.stem}.overlay.png"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..class_lists import parse_class_names as read_class_list
 from .base import UNDEFINED, LabelMapDataset, PairTransform, image_files, missing_files_error
 from .paths import DataError
 from .splits import IGNORE_INDEX, ZeroShotSplit
@@ -59,17 +60,9 @@ def check_class_names(names: Sequence[str]) -> list[str]:
 
 
 def parse_class_names(text_or_file: str | Path) -> list[str]:
-    """Class names from a file (one per line; ``#`` lines are comments) or a comma-separated list, checked
-    by :func:`check_class_names`."""
-    path = Path(text_or_file)
-    if path.is_file():
-        lines = path.read_text(encoding="utf-8").splitlines()
-        names = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    elif path.is_dir():
-        raise ValueError(f"--classes {text_or_file}: is a folder; give a text file or a comma-separated list")
-    else:
-        names = str(text_or_file).split(",")
-    return check_class_names(names)
+    """Class names from a file or a comma-separated list (:func:`sptseg_lib.class_lists.parse_class_names`:
+    UTF-8 files, ``#`` comment lines, a mistyped path refused), checked by :func:`check_class_names`."""
+    return check_class_names(read_class_list(text_or_file))
 
 
 def custom_split(class_names: Sequence[str], unseen: Sequence[str], name: str = "custom") -> ZeroShotSplit:
