@@ -9,6 +9,7 @@ a full disk).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -50,6 +51,31 @@ def check_output_folder(folder: str | Path, what: str) -> None:
     check_not_training(folder, f"writing the {what} there could disturb it: pass --out with another folder")
 
 
+def _recorded_data(folder: Path) -> str | None:
+    """The ``data`` a report in ``folder`` records (any ``report*.json``), ``None`` if it holds none."""
+    for report in sorted(folder.glob("report*.json")):
+        try:
+            record = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("data"), str):
+            return record["data"]
+    return None
+
+
+def default_report_folder(checkpoint: str | Path, images: str | Path, data: str) -> Path:
+    """Where ``evaluate`` of a folder data set reports without ``--out``: ``<checkpoint>.eval-<images
+    folder>`` beside the checkpoint, or ``...-2``, ``-3``, ... when that one holds the report of another data
+    set (``data``: what the report records as its data set), so two data sets never share a folder."""
+    stem = Path(checkpoint).with_suffix("")
+    base = f"{stem.name}.eval-{Path(images).resolve().name}"
+    for n in range(1, 10_000):
+        folder = stem.with_name(base if n == 1 else f"{base}-{n}")
+        if not folder.exists() or _recorded_data(folder) in (None, data):
+            return folder
+    raise FileExistsError(f"too many {base}-N report folders beside {checkpoint}; pass --out DIR")
+
+
 def describe_os_error(err: BaseException, where: str | Path) -> str:
     """A few words for an error of writing under ``where``: ``no space left on <where>`` for a full disk
     (an ``OSError`` with ``ENOSPC``, or torch's ``unexpected pos`` / ``file write failed`` RuntimeError)."""
@@ -68,4 +94,4 @@ def is_disk_full(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and any(s in text for s in TORCH_DISK_FULL)
 
 
-__all__ = ["check_output_folder", "describe_os_error", "is_disk_full"]
+__all__ = ["check_output_folder", "default_report_folder", "describe_os_error", "is_disk_full"]

@@ -106,6 +106,16 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
+_MASK_MODES = {
+    "1": "A 1-bit (black and white) image stores no class indices: save it as 8-bit greyscale with value i "
+    "for class i.",
+    "LA": "It is greyscale with an alpha channel: save it without the alpha channel (mode 'L').",
+    "PA": "It is a palette image with an alpha channel: save it without the alpha channel (mode 'P').",
+    "F": "It holds floating-point values: save it as 8-bit greyscale with value i for class i.",
+}
+"""Why a mask of a mode that holds no class indices is refused (RGB and RGBA: a colour rendering)."""
+
+
 def read_label(path: str | Path) -> np.ndarray:
     """The class-index map of a mask PNG as a (H, W) array, or a :class:`DataError` naming the file.
 
@@ -121,9 +131,11 @@ def read_label(path: str | Path) -> np.ndarray:
                 return np.asarray(im)
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise DataError(f"cannot read mask {path}: {err}") from err
+    why = _MASK_MODES.get(
+        mode, "An RGB mask is a colour rendering: use the original PNGs (do not convert them to RGB)."
+    )
     raise DataError(
-        f"mask {path} has mode {mode!r}; masks must hold class indices (palette 'P' or greyscale 'L'). "
-        "An RGB mask is a colour rendering: use the original PNGs (do not convert them to RGB)."
+        f"mask {path} has mode {mode!r}; masks must hold class indices (palette 'P' or greyscale 'L'). {why}"
     )
 
 
@@ -159,6 +171,8 @@ class LabelMapDataset(torch.utils.data.Dataset):
             raise ValueError(f"lut must have 256 entries, got shape {self.lut.shape}")
         self.transform = transform if transform is not None else build_test_transform(short_side=None)
         self.dataset = dataset
+        self.undefined_fix = "is it the right mask file, written by the preparation step?"
+        """What the error for a mask value the data set does not define suggests."""
 
     def __len__(self) -> int:
         return len(self.items)
@@ -185,7 +199,7 @@ class LabelMapDataset(torch.utils.data.Dataset):
             raise DataError(
                 f"mask {label_path} holds values {bad[:10]} that {self.dataset} does not define "
                 f"(defined: {defined.min()}..{defined[defined != IGNORE_INDEX].max()} and {IGNORE_INDEX}); "
-                "is it the right mask file, written by the preparation step?"
+                f"{self.undefined_fix}"
             )
         return image, label.astype(np.uint8), name
 
