@@ -22,7 +22,7 @@ import torch.distributed as dist
 from .checkpoint import CheckpointError, checkpoint_experiment, latest_checkpoint, load_checkpoint
 from .clip_loading import PretrainedWeightsError
 from .config import EXPERIMENT_PRESETS, ExperimentConfig, experiment_preset
-from .config_files import read_experiment_file
+from .config_files import check_training_values, read_experiment_file
 from .data import prepare
 from .data.custom import FolderDataset, custom_split, parse_class_names
 from .data.download import BASE_URL_ENV_VAR, download_dataset
@@ -260,6 +260,7 @@ def _out_dir(args: argparse.Namespace, exp: ExperimentConfig) -> Path:
 
 def cmd_train(args: argparse.Namespace) -> int:
     exp = _experiment(args)
+    check_training_values(exp)  # before the run folder is written
     out = _out_dir(args, exp)
     try:
         trainer = Trainer(exp, out, resume=args.resume, device=args.device, progress=not args.no_progress)

@@ -52,4 +52,27 @@ def read_experiment_file(path: str | Path) -> ExperimentConfig:
         raise ValueError(f"--config {path}: {err}") from None
 
 
-__all__ = ["read_experiment_file"]
+def check_training_values(experiment: ExperimentConfig) -> None:
+    """Raise ``ValueError`` naming the field (``train.lr``, ``data.crop_size``, ...) and a valid example for
+    values that would fail later, deep in PyTorch or a data set, after the run folder was written."""
+    t, d = experiment.train, experiment.data
+    if not t.lr > 0:
+        raise ValueError(f"train.lr must be positive (e.g. --set train.lr=2e-4), got {t.lr}")
+    if t.weight_decay < 0:
+        raise ValueError(
+            f"train.weight_decay must be 0 or more (e.g. --set train.weight_decay=0.01), got {t.weight_decay}"
+        )
+    if not all(0 <= b < 1 for b in t.betas):
+        raise ValueError(
+            f"train.betas must lie in [0, 1) (e.g. --set train.betas=[0.9,0.999]), got {list(t.betas)}"
+        )
+    generated = d.dataset not in ("voc", "coco_stuff")
+    smallest = 16  # the shapes worlds' smallest scene; a ViT's patch
+    if d.crop_size < smallest:
+        raise ValueError(
+            f"data.crop_size {d.crop_size} is too small; use at least {smallest} px "
+            f"(e.g. --set data.crop_size={64 if generated else 512})"
+        )
+
+
+__all__ = ["check_training_values", "read_experiment_file"]

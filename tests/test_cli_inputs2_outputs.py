@@ -205,3 +205,56 @@ def test_masks_of_modes_without_indices_get_their_own_reason(
     Image.open(masks / "im0.png").convert(mode).save(masks / "im0.png")
     err = run_error(_custom_args(checkpoint, images, masks), capsys)
     assert f"has mode {mode!r}" in err and why in err and "colour rendering" not in err
+
+
+# --- 8. training values named by their field, before anything is written ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (["train.lr=-1"], "train.lr must be positive (e.g. --set train.lr=2e-4), got -1.0"),
+        (
+            ["data.crop_size=7", "data.test_stride=7"],
+            "data.crop_size 7 is too small; use at least 16 px (e.g. --set data.crop_size=64)",
+        ),
+    ],
+)
+def test_bad_training_values_name_their_field_and_write_nothing(
+    tmp_path: Path, capsys, setting: list[str], message: str
+) -> None:
+    out = tmp_path / "run"
+    sets = [arg for s in setting for arg in ("--set", s)]
+    err = run_error(["train", "--preset", "shapes-sptseg", "--out", str(out), *sets], capsys)
+    assert err.strip() == f"error: {message}"
+    assert not out.exists()
+
+
+# --- 8. the notebook runner: malformed -y, unknown parameters ---------------------------------------------
+
+
+def _one_notebook(folder: Path) -> Path:
+    nbformat = pytest.importorskip("nbformat")
+    cell = nbformat.v4.new_code_cell('profile = "smoke"\nuse_widgets = True')
+    cell.metadata["tags"] = ["parameters"]
+    folder.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), folder / "01_one.ipynb")
+    return folder
+
+
+def test_notebook_runner_refuses_malformed_yaml_and_unknown_parameters(tmp_path: Path) -> None:
+    from sptseg_lib.tools import run_notebooks
+
+    source = _one_notebook(tmp_path / "nbs")
+    base = ["--notebooks-dir", str(source), "--out", str(tmp_path / "out"), "--no-site"]
+    with pytest.raises(SystemExit) as caught:
+        run_notebooks.main([*base, "-y", "{profile: full"])
+    assert str(caught.value).startswith("error: -y '{profile: full' is not valid YAML (")
+    assert "write a mapping such as 'use_widgets: false'" in str(caught.value)
+    with pytest.raises(SystemExit) as caught:
+        run_notebooks.main([*base, "-y", "{profil: full}"])
+    assert str(caught.value) == (
+        "error: unknown notebook parameter(s) 'profil': no notebook of this run declares it (a typo?). "
+        "Their parameters: 01_one.ipynb: profile, use_widgets"
+    )
+    assert not (tmp_path / "out").exists()
