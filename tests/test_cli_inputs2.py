@@ -227,3 +227,21 @@ def test_a_report_that_cannot_be_written_at_the_end_prints_its_metrics(
         f"error: the report could not be written to {out / 'report.json'} (no space left on "
     )
     assert "its metrics: pAcc " in err and "mIoU " in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_read_only_out_fails_before_any_work(tmp_path: Path, checkpoint: Path, capsys, monkeypatch) -> None:
+    images, masks = _folder_data(tmp_path)
+    import tempfile
+
+    import sptseg_lib.evaluate as ev
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: pytest.fail("evaluated before checking --out"))
+    out = tmp_path / "report"
+    err = run_error([*_custom_args(checkpoint, images, masks), "--out", str(out)], capsys)
+    assert err.strip() == (
+        f"error: report folder {out} is not writable (read-only file system); choose another --out"
+    )
