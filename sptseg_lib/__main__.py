@@ -17,6 +17,11 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+if __name__ == "__main__":  # a run folder in use: refused before the slow imports below
+    from .run_lock import refuse_busy_train
+
+    refuse_busy_train(sys.argv[1:])
+
 import torch.distributed as dist
 
 from .checkpoint import CheckpointError, checkpoint_experiment, latest_checkpoint, load_checkpoint

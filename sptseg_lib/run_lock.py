@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import weakref
 from pathlib import Path
@@ -140,6 +141,28 @@ def discard_new_run_folder(folder: str | Path) -> None:
         lock.folder.rmdir()
 
 
+def refuse_busy_train(argv: list[str]) -> None:
+    """``python -m sptseg_lib train --out R`` while another process trains in ``R``: print the one-line
+    error and exit 2 *before* the command line's slow imports (torch, open_clip: seconds on a busy machine).
+    Only a plain process checks here (under torchrun, rank 0 takes the lock in the trainer); anything else
+    passes on to the normal path, which takes the lock itself."""
+    if not argv or argv[0] != "train" or "LOCAL_RANK" in os.environ or "WORLD_SIZE" in os.environ:
+        return
+    out = None
+    for i, arg in enumerate(argv):
+        if arg == "--out" and i + 1 < len(argv):
+            out = argv[i + 1]
+        elif arg.startswith("--out="):
+            out = arg.split("=", 1)[1]
+    if out is None:
+        return
+    try:
+        check_not_training(out, "a second train there would overwrite its files")
+    except RunFolderBusy as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def check_not_training(folder: str | Path, what: str) -> None:
     """Raise :class:`RunFolderBusy` when another process holds ``folder``'s lock (a run training there);
     ``what`` says what would have been written. A folder without a lock file, or held by this process,
@@ -167,4 +190,5 @@ __all__ = [
     "check_not_training",
     "discard_new_run_folder",
     "hold_run_folder",
+    "refuse_busy_train",
 ]
