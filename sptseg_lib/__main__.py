@@ -39,7 +39,6 @@ from .metrics import metrics_table
 from .model import SPTSeg
 from .outputs import default_report_folder
 from .predict import predict_files
-from .run_lock import discard_new_run_folder
 from .runs import RUNS_ENV_VAR, runs_dir
 from .train import Trainer, TrainingError, TrainingInterrupted
 
@@ -267,11 +266,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     exp = _experiment(args)
     check_training_values(exp)  # before the run folder is written
     out = _out_dir(args, exp)
-    try:
-        trainer = Trainer(exp, out, resume=args.resume, device=args.device, progress=not args.no_progress)
-    except BaseException:
-        discard_new_run_folder(out)  # a run that never started leaves no folder behind
-        raise
+    trainer = Trainer(exp, out, resume=args.resume, device=args.device, progress=not args.no_progress)
     if trainer.step >= exp.train.iterations:
         print(f"{out}: already trained to step {trainer.step} of {exp.train.iterations}")
     else:

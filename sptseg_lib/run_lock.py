@@ -68,14 +68,8 @@ def _holder(path: Path) -> str:
 class RunLock:
     """A held lock on one run folder; :meth:`release` (or the process's end) lets it go."""
 
-    def __init__(
-        self, folder: Path, handle: IO[bytes], created: bool = False, new_file: bool = False
-    ) -> None:
+    def __init__(self, folder: Path, handle: IO[bytes]) -> None:
         self.folder = folder
-        self.created = created
-        """Whether taking the lock created the folder (:func:`discard_new_run_folder` removes it)."""
-        self.new_file = new_file
-        """Whether taking the lock created the lock file."""
         self._handle: IO[bytes] | None = handle
 
     @property
@@ -109,10 +103,8 @@ def hold_run_folder(folder: str | Path, command: str = "train") -> RunLock:
         return current
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"run folder {folder} is a file; choose a folder for --out")
-    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    new_file = not path.exists()
     handle = open(path, "a+b")
     if not _try_lock(handle):
         handle.close()
@@ -123,22 +115,9 @@ def hold_run_folder(folder: str | Path, command: str = "train") -> RunLock:
     handle.truncate()
     handle.write((record + "\n").encode("utf-8"))
     handle.flush()
-    lock = RunLock(key, handle, created, new_file)
+    lock = RunLock(key, handle)
     _HELD[key] = lock
     return lock
-
-
-def discard_new_run_folder(folder: str | Path) -> None:
-    """After a run that failed before it wrote anything: release this process's lock on ``folder``, remove
-    the lock file if taking the lock created it, and the folder too if it was created and is now empty."""
-    lock = _HELD.get(Path(folder).resolve())
-    if lock is None:
-        return
-    lock.release()
-    if lock.new_file:
-        (lock.folder / LOCK_NAME).unlink(missing_ok=True)
-    if lock.created and not any(lock.folder.iterdir()):
-        lock.folder.rmdir()
 
 
 def refuse_busy_train(argv: list[str]) -> None:
@@ -188,7 +167,6 @@ __all__ = [
     "RunFolderBusy",
     "RunLock",
     "check_not_training",
-    "discard_new_run_folder",
     "hold_run_folder",
     "refuse_busy_train",
 ]

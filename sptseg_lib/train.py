@@ -386,8 +386,7 @@ class Trainer:
             )
         self.accumulation = per_process // self.micro_batch
 
-        # --- the output folder: one writer (a lock), never clobber another run ------------------
-        self.run_lock = hold_run_folder(self.out_dir) if self.dist.is_main else None
+        # --- the output folder: never clobber another run ------------------------------------
         self.resume_from: Path | None = None
         resume_state = None
         if not resume:
@@ -479,6 +478,7 @@ class Trainer:
         names = [split.class_names[c] for c in self.channel_classes]
         with torch.no_grad():
             self.text = self.model.class_embeddings(names).to(self.device)
+        self.run_lock = hold_run_folder(self.out_dir) if self.dist.is_main else None  # last: one writer
 
     # -----------------------------------------------------------------------------------------
 
