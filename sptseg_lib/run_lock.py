@@ -103,9 +103,15 @@ def hold_run_folder(folder: str | Path, command: str = "train") -> RunLock:
         return current
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"run folder {folder} is a file; choose a folder for --out")
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    handle = open(path, "a+b")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+b")  # held open for the lock's lifetime
+    except OSError as err:
+        reason = (err.strerror or str(err)).lower()
+        raise PermissionError(
+            f"run folder {folder} cannot be written ({reason}); choose another --out"
+        ) from None
     if not _try_lock(handle):
         handle.close()
         raise RunFolderBusy(_busy_message(folder, f"a second {command} there would overwrite its files"))

@@ -245,3 +245,15 @@ def test_a_read_only_out_fails_before_any_work(tmp_path: Path, checkpoint: Path,
     assert err.strip() == (
         f"error: report folder {out} is not writable (read-only file system); choose another --out"
     )
+
+
+def test_a_run_folder_that_cannot_be_written_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(PermissionError) as caught:
+        hold_run_folder(tmp_path / "run")
+    assert str(caught.value) == (
+        f"run folder {tmp_path / 'run'} cannot be written (read-only file system); choose another --out"
+    )
