@@ -14,15 +14,52 @@ The public API: the paper's components under fixed names, for notebooks, users a
 
 from __future__ import annotations
 
-from .clip_loading import PretrainedWeightsError, load_clip
-from .config import ModelConfig
-from .decoder import MaskDecoder
-from .hilo import HiLoAttention
-from .inference import Predictor, slide_inference, whole_inference
-from .losses import SegmentationCriterion, dice_loss, focal_loss, ssim_loss
-from .metrics import ConfusionMatrix, segmentation_metrics
-from .model import SPTSeg, build_model
-from .spectral import SpectralPrompt, spectral_prompt
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "PretrainedWeightsError": "clip_loading",
+    "load_clip": "clip_loading",
+    "ModelConfig": "config",
+    "MaskDecoder": "decoder",
+    "HiLoAttention": "hilo",
+    "Predictor": "inference",
+    "slide_inference": "inference",
+    "whole_inference": "inference",
+    "SegmentationCriterion": "losses",
+    "dice_loss": "losses",
+    "focal_loss": "losses",
+    "ssim_loss": "losses",
+    "ConfusionMatrix": "metrics",
+    "segmentation_metrics": "metrics",
+    "SPTSeg": "model",
+    "build_model": "model",
+    "SpectralPrompt": "spectral",
+    "spectral_prompt": "spectral",
+}
+"""Public name -> its module. Imported on first use (PEP 562), so that ``import sptseg_lib`` is cheap and
+``python -m sptseg_lib train`` can refuse a run folder in use before torch and open_clip load."""
+
+
+def __getattr__(name: str) -> Any:
+    """A public name from its module, or a submodule (``sptseg_lib.viz``), imported on first use."""
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    else:
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __version__ = "0.1.0"
 

@@ -17,20 +17,28 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+if __name__ == "__main__":  # a run folder in use: refused before the slow imports below
+    from .run_lock import refuse_busy_train
+
+    refuse_busy_train(sys.argv[1:])
+
 import torch.distributed as dist
 
 from .checkpoint import CheckpointError, checkpoint_experiment, latest_checkpoint, load_checkpoint
 from .clip_loading import PretrainedWeightsError
-from .config import EXPERIMENT_PRESETS, ExperimentConfig, experiment_preset, load_experiment_json
+from .config import EXPERIMENT_PRESETS, ExperimentConfig, experiment_preset
+from .config_files import check_training_values, read_experiment_file
 from .data import prepare
 from .data.custom import FolderDataset, custom_split, parse_class_names
 from .data.download import BASE_URL_ENV_VAR, download_dataset
 from .data.paths import DataError
 from .data.transforms import build_test_transform
+from .devices import check_device
 from .evaluate import evaluate, evaluate_checkpoint
 from .metrics import metrics_table
 from .model import SPTSeg
-from .predict import image_inputs, predict_image
+from .outputs import default_report_folder
+from .predict import predict_files
 from .runs import RUNS_ENV_VAR, runs_dir
 from .train import Trainer, TrainingError, TrainingInterrupted
 
@@ -231,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _experiment(args: argparse.Namespace) -> ExperimentConfig:
-    exp = experiment_preset(args.preset) if args.preset else load_experiment_json(args.config)
+    exp = experiment_preset(args.preset) if args.preset else read_experiment_file(args.config)
     overrides: dict[str, object] = {}
     if args.data is not None:
         overrides["data.root"] = args.data
@@ -256,6 +264,7 @@ def _out_dir(args: argparse.Namespace, exp: ExperimentConfig) -> Path:
 
 def cmd_train(args: argparse.Namespace) -> int:
     exp = _experiment(args)
+    check_training_values(exp)  # before the run folder is written
     out = _out_dir(args, exp)
     trainer = Trainer(exp, out, resume=args.resume, device=args.device, progress=not args.no_progress)
     if trainer.step >= exp.train.iterations:
@@ -304,9 +313,8 @@ def _custom_data(args: argparse.Namespace) -> dict[str, object]:
     transform = build_test_transform(experiment.data.crop_size)
     dataset = FolderDataset(args.images, args.masks, names, transform, ignore_index=args.ignore_index)
     out = args.out
-    if out is None:  # never beside the checkpoint, where the benchmark report lives
-        stem = Path(args.checkpoint).with_suffix("")
-        out = stem.with_name(f"{stem.name}.eval-{args.images.resolve().name}")
+    if out is None:  # never beside the checkpoint, where the benchmark report lives; one per data set
+        out = default_report_folder(args.checkpoint, args.images, dataset.dataset)
     return {"dataset": dataset, "split": split, "out_dir": out}
 
 
@@ -332,18 +340,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    names = parse_class_names(args.classes)
-    images = image_inputs(args.image)
-    model = SPTSeg.from_checkpoint(args.checkpoint, args.device)
-    for image in images:
-        label_path, overlay_path, shares = predict_image(model, image, names, args.out, device=args.device)
-        if len(images) > 1:
-            print(image.name)
-        for name, share in shares.items():
-            print(f"{name:>24s} {100 * share:5.1f} %")
-        print(
-            f"wrote {label_path}, {overlay_path} and {label_path.name.replace('.label.png', '.legend.json')}"
-        )
+    predict_files(args.checkpoint, args.image, parse_class_names(args.classes), args.out, device=args.device)
     return 0
 
 
@@ -551,6 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     python_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
+        check_device(getattr(args, "device", None))
         return COMMANDS[args.command](args)
     except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM during `train`: checkpoint written
         if _is_main_process():

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .config import RUNTIME_FIELDS, ExperimentConfig, config_differences
+from .outputs import describe_os_error, is_disk_full
 
 FORMAT = "sptseg-checkpoint"
 VERSION = 1
@@ -67,9 +68,25 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        if isinstance(err, CheckpointError) or not (isinstance(err, OSError) or is_disk_full(err)):
+            raise
+        raise CheckpointWriteError(_not_written(path, err)) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint that could not be written (a full disk, a read-only folder); earlier ones are intact."""
+
+
+def _not_written(path: Path, err: BaseException) -> str:
+    """One line: why ``path`` was not written and which earlier checkpoint is intact."""
+    earlier = [p for p in list_checkpoints(path.parent) if p.name != path.name]
+    kept = f"the previous one, {earlier[-1].stem}, is intact" if earlier else "no earlier checkpoint exists"
+    fix = "free some space, then continue with --resume" if is_disk_full(err) else "fix it, then --resume"
+    return f"{describe_os_error(err, path.parent)}: checkpoint {path.stem} was not written; {kept}; {fix}"
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -219,6 +236,7 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 __all__ = [
     "TRAINING_STATE_KEYS",
     "CheckpointError",
+    "CheckpointWriteError",
     "capture_rng_state",
     "check_compatible",
     "checkpoint_experiment",

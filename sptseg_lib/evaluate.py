@@ -28,6 +28,7 @@ from .data.splits import ZeroShotSplit, get_split
 from .inference import Predictor
 from .metrics import ConfusionMatrix, metrics_table
 from .model import SPTSeg
+from .outputs import check_output_folder, describe_os_error
 
 
 def _check_limit(limit: int | None) -> None:
@@ -90,7 +91,7 @@ def evaluate(
     for i in tqdm(indices, desc="evaluate", disable=not progress or rank != 0, dynamic_ncols=True):
         item = dataset[i]
         label = item["label"].to(device)
-        prediction = predictor.scores(item["image"][None], size=label.shape[-2:]).argmax(1)[0]
+        prediction = predictor.labels(item["image"][None], size=label.shape[-2:])[0]
         cm.update(prediction, label)
         if out is not None:
             Image.fromarray(prediction.to(torch.uint8).cpu().numpy(), mode="L").save(
@@ -103,6 +104,17 @@ def evaluate(
     result["num_images"] = total
     result["num_images_total"] = size
     return result
+
+
+class ReportNotWritten(OSError):
+    """The evaluation ran but its report could not be written; the message holds the metrics."""
+
+
+def metrics_line(result: dict[str, Any]) -> str:
+    """The headline metrics on one line (``pAcc 91.2  mIoU_seen ...``), ``n/a`` where undefined."""
+    keys = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU", "mIoU")
+    values = {k: _plain(result.get(k)) for k in keys}
+    return "  ".join(f"{k} {v:.1f}" if isinstance(v, (int, float)) else f"{k} n/a" for k, v in values.items())
 
 
 def report_paths(checkpoint: str | Path, suffix: str = "eval") -> tuple[Path, Path]:
@@ -211,6 +223,11 @@ def evaluate_checkpoint(
         model.load_trainable_state_dict(ckpt["model"])
     device = next(model.parameters()).device
     mode = mode or experiment.data.test_mode
+    if not dist.is_initialized() or dist.get_rank() == 0:  # before the work: where it will go
+        report_folder = Path(out_dir) if out_dir is not None else Path(checkpoint).parent
+        check_output_folder(report_folder, "report folder")
+        if save_predictions is not None:
+            check_output_folder(save_predictions, "predictions folder")
     result = evaluate(
         model,
         dataset,
@@ -241,16 +258,25 @@ def evaluate_checkpoint(
         else "whole",
     }
     if not dist.is_initialized() or dist.get_rank() == 0:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        report = write_report(result, split, json_path, md_path, **context)
+        try:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            report = write_report(result, split, json_path, md_path, **context)
+        except (OSError, RuntimeError) as err:
+            reason = describe_os_error(err, json_path.parent)
+            raise ReportNotWritten(
+                f"the report could not be written to {json_path} ({reason}); "
+                f"its metrics: {metrics_line(result)}; rerun with --out pointing at a writable folder"
+            ) from None
         return {**report, "report_paths": [str(json_path), str(md_path)]}
     return {**result, **context}
 
 
 __all__ = [
+    "ReportNotWritten",
     "evaluate",
     "evaluate_checkpoint",
     "evaluation_report_paths",
+    "metrics_line",
     "report_paths",
     "write_report",
 ]

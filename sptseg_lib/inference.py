@@ -55,6 +55,53 @@ def resized_scores(predict_fn: PredictFn, images: torch.Tensor) -> torch.Tensor:
     return scores
 
 
+LABEL_CHUNK_BYTES = 256 * 2**20
+"""At most this many bytes of full-resolution scores exist at once in :func:`resized_argmax`."""
+
+
+def resized_argmax(scores: torch.Tensor, size: Sequence[int], max_bytes: int | None = None) -> torch.Tensor:
+    """``F.interpolate(scores, size, bilinear).argmax(1)`` without holding every class at full resolution.
+
+    The classes are resized a few at a time (as many as fit in ``max_bytes``) and a running maximum keeps
+    the best class per pixel. Bilinear resizing treats each channel on its own, so every resized value is
+    the one the full resize gives, and a class replaces the running best only when strictly greater, which
+    keeps ``argmax``'s first-maximum rule: the labels are identical, at a peak memory that no longer grows
+    with the number of classes (a 24-megapixel photo takes 96 MB per class at full resolution).
+
+    Args:
+        scores: ``(B, C, h, w)``.
+        size: ``(H, W)``.
+        max_bytes: the budget for full-resolution scores at once (default :data:`LABEL_CHUNK_BYTES`).
+
+    Returns:
+        ``(B, H, W)`` int64 class indices.
+    """
+    size = (int(size[0]), int(size[1]))
+    max_bytes = LABEL_CHUNK_BYTES if max_bytes is None else max_bytes
+    if tuple(scores.shape[-2:]) == size:
+        return scores.argmax(1)
+    batch, classes = scores.shape[:2]
+    chunk = max(1, max_bytes // (batch * size[0] * size[1] * scores.element_size()))
+    if chunk >= classes:
+        return F.interpolate(scores, size=size, mode="bilinear", align_corners=False).argmax(1)
+    dtype = torch.uint8 if classes <= 256 else torch.int32
+    labels = torch.zeros((batch, *size), dtype=dtype, device=scores.device)
+    best = torch.empty((batch, *size), dtype=scores.dtype, device=scores.device)
+    for start in range(0, classes, chunk):
+        part = F.interpolate(
+            scores[:, start : start + chunk], size=size, mode="bilinear", align_corners=False
+        )
+        for offset in range(part.shape[1]):
+            value = part[:, offset]
+            if start + offset == 0:
+                best.copy_(value)
+                continue
+            labels.masked_fill_(value > best, start + offset)  # strictly greater: the first maximum wins
+            torch.maximum(best, value, out=best)
+        del part
+    return labels.long()
+
+
 def whole_inference(predict_fn: PredictFn, images: torch.Tensor) -> torch.Tensor:
     """One forward pass over the whole images.
 
@@ -349,6 +396,27 @@ class Predictor:
         return scores
 
     @torch.no_grad()
+    def labels(self, images: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """The argmax of :meth:`scores` ``(B, H', W')``, computed a few classes at a time
+        (:func:`resized_argmax`): the same labels at a memory that does not grow with the classes."""
+        scores = self.raw_scores(images)
+        if self.penalty:
+            scores = apply_seen_penalty(scores, self.seen_mask, self.penalty)
+        return resized_argmax(scores, size if size is not None else scores.shape[-2:])
+
+    @torch.no_grad()
+    def image_labels(self, image: np.ndarray) -> torch.Tensor:
+        """The label map ``(H, W)`` of one RGB image ``(H, W, 3)`` uint8: the argmax of
+        :meth:`image_scores`, without the full-resolution scores of every class at once."""
+        return self.labels(self._normalised(image)[None], size=image.shape[:2])[0]
+
+    def _normalised(self, image: np.ndarray) -> torch.Tensor:
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
+        x, _ = build_test_transform(short_side=self.crop)(image, np.zeros(image.shape[:2], np.uint8))
+        return x
+
+    @torch.no_grad()
     def image_scores(self, image: np.ndarray) -> torch.Tensor:
         """Scores ``(C, H, W)`` of one RGB image ``(H, W, 3)`` uint8 at its own size: resized so that its
         short side is ``crop`` (step 1), predicted, resized back."""
@@ -359,11 +427,13 @@ class Predictor:
 
 
 __all__ = [
+    "LABEL_CHUNK_BYTES",
     "PredictFn",
     "Predictor",
     "apply_seen_penalty",
     "fixed_token_grid",
     "padded_scores",
+    "resized_argmax",
     "resized_scores",
     "slide_inference",
     "slide_windows",

@@ -64,6 +64,8 @@ class SPTSeg(nn.Module):
         """The experiment of the checkpoint the model was loaded from (:meth:`from_checkpoint`)."""
         self.step: int | None = None
         """The training step of that checkpoint."""
+        self.source: str | None = None
+        """The path of that checkpoint."""
 
     @classmethod
     def from_checkpoint(
@@ -95,7 +97,7 @@ class SPTSeg(nn.Module):
             torch.manual_seed(saved.train.seed)
             model = build_model(saved.model, device=device)
         model.load_trainable_state_dict(ckpt["model"])
-        model.experiment, model.step = saved, int(ckpt["step"])
+        model.experiment, model.step, model.source = saved, int(ckpt["step"]), str(path)
         return model.eval()
 
     # -- modes and parameters ---------------------------------------------------------------------

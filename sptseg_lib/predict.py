@@ -7,6 +7,8 @@ resize back) is :class:`~sptseg_lib.inference.Predictor`'s; this module reads th
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from .data.paths import DataError
 from .data.prepare import voc_palette
 from .inference import Predictor
 from .model import SPTSeg
+from .outputs import check_output_folder
 from .viz.common import class_colours
 
 LEGEND_ROW = 14
@@ -58,6 +61,19 @@ def _with_legend(
     return canvas
 
 
+def _blend(image: np.ndarray, label: np.ndarray, palette: list[int], alpha: float) -> np.ndarray:
+    """``(1 - alpha) * image + alpha * colour(label)``, rounded to uint8, computed in bands of rows so that
+    a large photo needs no float copies of itself."""
+    colours = np.asarray(palette, dtype=np.float32).reshape(256, 3)
+    out = np.empty_like(image)
+    band = max(1, 2**22 // max(1, image.shape[1]))
+    for top in range(0, image.shape[0], band):
+        rows = slice(top, top + band)
+        mixed = (1 - alpha) * image[rows].astype(np.float32) + alpha * colours[label[rows]]
+        out[rows] = mixed.round().clip(0, 255).astype(np.uint8)
+    return out
+
+
 @torch.no_grad()
 def predict_image(
     checkpoint: str | Path | SPTSeg,
@@ -94,7 +110,7 @@ def predict_image(
     image = Path(image)
     model = checkpoint if isinstance(checkpoint, SPTSeg) else SPTSeg.from_checkpoint(checkpoint, device)
     predictor = Predictor.open_vocabulary(model, model.experiment, class_names, device=device)
-    label = predictor.image_scores(original).argmax(0).to(torch.uint8).cpu().numpy()
+    label = predictor.image_labels(original).to(torch.uint8).cpu().numpy()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     palette = label_palette(class_names)
@@ -104,17 +120,16 @@ def predict_image(
     label_png.save(label_path)
     counts = np.bincount(label.ravel(), minlength=len(class_names))
     share = {name: float(counts[i]) / label.size for i, name in enumerate(class_names)}
-    colours = np.asarray(palette, dtype=np.float32).reshape(256, 3)[label]
-    blend = (
-        ((1 - alpha) * original.astype(np.float32) + alpha * colours).round().clip(0, 255).astype(np.uint8)
-    )
+    blend = _blend(original, label, palette, alpha)
     scale = -(-min_width // blend.shape[1]) if min_width > blend.shape[1] else 1
     blend = blend.repeat(scale, axis=0).repeat(scale, axis=1)
     overlay_path = out_dir / f"{image.stem}.overlay.png"
     _with_legend(blend, class_names, share, palette).save(overlay_path)
     legend = {
         "image": str(image),
-        "checkpoint": str(checkpoint) if not isinstance(checkpoint, SPTSeg) else None,
+        "checkpoint": str(checkpoint)
+        if not isinstance(checkpoint, SPTSeg)
+        else getattr(model, "source", None),
         "label_png": label_path.name,
         "classes": [
             {"value": i, "name": n, "colour": palette[3 * i : 3 * i + 3], "share": share[n]}
@@ -125,15 +140,96 @@ def predict_image(
     return label_path, overlay_path, share
 
 
+OUTPUT_SUFFIXES = (".label.png", ".overlay.png")
+"""Endings of the files :func:`predict_image` writes; a folder's such files are outputs, never inputs."""
+
+
 def image_inputs(path: str | Path) -> list[Path]:
     """``path`` itself if it is a file, the image files inside it if it is a folder
-    (:func:`~sptseg_lib.data.base.image_files`); a clear error otherwise."""
+    (:func:`~sptseg_lib.data.base.image_files`, without earlier outputs ``*.label.png`` / ``*.overlay.png``,
+    so that ``--out`` equal to the input folder does not feed them back in); a clear error otherwise, also
+    when two images share a stem (their outputs would overwrite each other)."""
     path = Path(path)
     if path.is_dir():
-        return image_files(path)
+        files = [p for p in image_files(path) if not p.name.lower().endswith(OUTPUT_SUFFIXES)]
+        if not files:
+            raise DataError(f"{path} holds only earlier predictions (*.label.png, *.overlay.png), no images")
+        stems: dict[str, Path] = {}
+        for p in files:
+            if p.stem in stems:
+                raise DataError(
+                    f"{stems[p.stem].name} and {p.name} in {path} share the stem {p.stem!r}, so their "
+                    f"outputs ({p.stem}.label.png, ...) would overwrite each other; rename one of them"
+                )
+            stems[p.stem] = p
+        return files
     if not path.exists():
         raise DataError(f"image {path} does not exist")
     return [path]
 
 
-__all__ = ["LEGEND_ROW", "MAX_CLASSES", "image_inputs", "label_palette", "predict_image"]
+def check_images(images: list[Path]) -> None:
+    """Decode every image before any is predicted (one at a time, nothing kept): a clear error naming each
+    that cannot be read and saying that nothing was written."""
+    bad = []
+    for image in images:
+        try:
+            read_image(image)
+        except DataError as err:
+            bad.append(str(err))
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise DataError(
+            f"{len(bad)} of {len(images)} images cannot be used (nothing was written): {bad[0]}{more}"
+        )
+
+
+def predict_files(
+    checkpoint: str | Path,
+    image: str | Path,
+    class_names: list[str],
+    out_dir: str | Path,
+    *,
+    device: torch.device | str | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[Path]:
+    """``python -m sptseg_lib predict``: :func:`predict_image` on an image or every image of a folder.
+
+    Everything is checked before any work: the names, the output folder (writable), every image (decoded,
+    no two with one stem); one class name alone is a warning (every pixel would get it). ``echo`` receives
+    each image's shares and the files written. Returns the label PNGs.
+    """
+    class_names = check_class_names(class_names)
+    if len(class_names) == 1:
+        warnings.warn(
+            f"only one class name ({class_names[0]!r}): every pixel gets it; give the other things the "
+            "images show too (--classes a,b,...)",
+            stacklevel=2,
+        )
+    images = image_inputs(image)
+    check_output_folder(out_dir, "output folder")
+    model = SPTSeg.from_checkpoint(checkpoint, device)
+    check_images(images)
+    written = []
+    for path in images:
+        label_path, overlay_path, shares = predict_image(model, path, class_names, out_dir, device=device)
+        written.append(label_path)
+        if len(images) > 1:
+            echo(path.name)
+        for name, share in shares.items():
+            echo(f"{name:>24s} {100 * share:5.1f} %")
+        legend = label_path.name.replace(".label.png", ".legend.json")
+        echo(f"wrote {label_path}, {overlay_path} and {legend}")
+    return written
+
+
+__all__ = [
+    "LEGEND_ROW",
+    "MAX_CLASSES",
+    "OUTPUT_SUFFIXES",
+    "check_images",
+    "image_inputs",
+    "label_palette",
+    "predict_files",
+    "predict_image",
+]

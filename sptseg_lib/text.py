@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .class_lists import check_prompt_lengths
+
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "voc": ("a photo of a {}",),
     "coco": (
@@ -68,6 +70,7 @@ def embed_class_names(
         raise ValueError("embed_class_names needs at least one class name")
     if not templates:
         raise ValueError("embed_class_names needs at least one template")
+    check_prompt_lengths(tokenizer, class_names, templates)
     prompts = [template.format(name) for name in class_names for template in templates]
     tokens = tokenizer(prompts).to(_model_device(clip_model))
     features = torch.cat([clip_model.encode_text(chunk) for chunk in tokens.split(batch_size)])

@@ -64,6 +64,7 @@ from .data.splits import UNSEEN_PSEUDO, ZeroShotSplit, get_split, remap_for_trai
 from .distributed import DistInfo, init_distributed
 from .losses import SegmentationCriterion
 from .model import build_model
+from .run_lock import hold_run_folder
 
 # ---------------------------------------------------------------------------------------------
 # learning-rate schedule
@@ -477,6 +478,7 @@ class Trainer:
         names = [split.class_names[c] for c in self.channel_classes]
         with torch.no_grad():
             self.text = self.model.class_embeddings(names).to(self.device)
+        self.run_lock = hold_run_folder(self.out_dir) if self.dist.is_main else None  # last: one writer
 
     # -----------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from .paths import DataError
@@ -43,13 +43,16 @@ def read_image(path: str | Path) -> Image.Image:
     transform. Greyscale of 16 bits (PNG/TIFF mode ``I;16``) or 32-bit integers holding 16-bit values
     (mode ``I``) are scaled to 8 bits (``v * 255 / 65535``) before conversion, instead of being clipped
     to white as a plain ``convert("RGB")`` does; float images (mode ``F``) are refused. Palette, alpha,
-    CMYK and 1-bit images are converted by PIL.
+    CMYK and 1-bit images are converted by PIL. The EXIF orientation tag that cameras write (a photo stored
+    sideways, shown upright) is applied (``PIL.ImageOps.exif_transpose``), so the pixels are those every
+    viewer shows; masks are never turned (:func:`read_label`).
     """
     path = Path(path)
     _check_file(path, "image")
     try:
         with Image.open(path) as im:
             im.load()
+            im = ImageOps.exif_transpose(im)  # as every viewer shows it (a phone's rotation tag applied)
             if im.mode in _HIGH_BIT_MODES:
                 values = np.asarray(im).astype(np.int64)
                 if values.min() < 0 or values.max() > 65535:
@@ -69,6 +72,29 @@ def read_image(path: str | Path) -> Image.Image:
         raise DataError(f"cannot read image {path}: {err} (is it a complete image file?)") from err
 
 
+EXIF_ORIENTATION = 0x0112
+_TURNS = {5: "transposed", 6: "rotated 90 degrees", 7: "transversed", 8: "rotated 270 degrees"}
+
+
+def exif_hint(image_path: str | Path, mask_shape: tuple[int, ...]) -> str:
+    """A sentence for a size mismatch that the image's EXIF orientation explains, else ``""``: the image
+    was turned to its displayed orientation, and the mask has the stored (unturned) one."""
+    try:
+        with Image.open(image_path) as im:
+            orientation = im.getexif().get(EXIF_ORIENTATION)
+            stored = (im.height, im.width)
+    except (OSError, ValueError):
+        return ""
+    if orientation not in _TURNS or tuple(mask_shape[:2]) != stored:
+        return ""
+    return (
+        f"; the image's EXIF orientation tag ({orientation}: {_TURNS[orientation]}) turns its stored "
+        f"{stored[0]}x{stored[1]} pixels into the displayed orientation, and the mask follows the stored "
+        "one: "
+        "save the mask as the image is displayed (or save the image without the orientation tag)"
+    )
+
+
 def image_files(folder: str | Path) -> list[Path]:
     """The image files of a folder (by :data:`IMAGE_SUFFIXES`, any case), sorted; a clear error if none."""
     folder = Path(folder)
@@ -78,6 +104,16 @@ def image_files(folder: str | Path) -> list[Path]:
     if not files:
         raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
+
+
+_MASK_MODES = {
+    "1": "A 1-bit (black and white) image stores no class indices: save it as 8-bit greyscale with value i "
+    "for class i.",
+    "LA": "It is greyscale with an alpha channel: save it without the alpha channel (mode 'L').",
+    "PA": "It is a palette image with an alpha channel: save it without the alpha channel (mode 'P').",
+    "F": "It holds floating-point values: save it as 8-bit greyscale with value i for class i.",
+}
+"""Why a mask of a mode that holds no class indices is refused (RGB and RGBA: a colour rendering)."""
 
 
 def read_label(path: str | Path) -> np.ndarray:
@@ -95,9 +131,11 @@ def read_label(path: str | Path) -> np.ndarray:
                 return np.asarray(im)
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise DataError(f"cannot read mask {path}: {err}") from err
+    why = _MASK_MODES.get(
+        mode, "An RGB mask is a colour rendering: use the original PNGs (do not convert them to RGB)."
+    )
     raise DataError(
-        f"mask {path} has mode {mode!r}; masks must hold class indices (palette 'P' or greyscale 'L'). "
-        "An RGB mask is a colour rendering: use the original PNGs (do not convert them to RGB)."
+        f"mask {path} has mode {mode!r}; masks must hold class indices (palette 'P' or greyscale 'L'). {why}"
     )
 
 
@@ -133,6 +171,8 @@ class LabelMapDataset(torch.utils.data.Dataset):
             raise ValueError(f"lut must have 256 entries, got shape {self.lut.shape}")
         self.transform = transform if transform is not None else build_test_transform(short_side=None)
         self.dataset = dataset
+        self.undefined_fix = "is it the right mask file, written by the preparation step?"
+        """What the error for a mask value the data set does not define suggests."""
 
     def __len__(self) -> int:
         return len(self.items)
@@ -146,6 +186,7 @@ class LabelMapDataset(torch.utils.data.Dataset):
             raise DataError(
                 f"{self.dataset} item {name!r}: image {image_path} is {image.height}x{image.width} but mask "
                 f"{label_path} is {raw.shape[0]}x{raw.shape[1]} (height x width): the pair does not match"
+                f"{exif_hint(image_path, raw.shape)}"
             )
         if raw.dtype != np.uint8:
             if raw.min() < 0 or raw.max() > 255:
@@ -158,7 +199,7 @@ class LabelMapDataset(torch.utils.data.Dataset):
             raise DataError(
                 f"mask {label_path} holds values {bad[:10]} that {self.dataset} does not define "
                 f"(defined: {defined.min()}..{defined[defined != IGNORE_INDEX].max()} and {IGNORE_INDEX}); "
-                "is it the right mask file, written by the preparation step?"
+                f"{self.undefined_fix}"
             )
         return image, label.astype(np.uint8), name
 

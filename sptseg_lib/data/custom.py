@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..class_lists import parse_class_names as read_class_list
 from .base import UNDEFINED, LabelMapDataset, PairTransform, image_files, missing_files_error
 from .paths import DataError
 from .splits import IGNORE_INDEX, ZeroShotSplit
@@ -59,17 +60,9 @@ def check_class_names(names: Sequence[str]) -> list[str]:
 
 
 def parse_class_names(text_or_file: str | Path) -> list[str]:
-    """Class names from a file (one per line; ``#`` lines are comments) or a comma-separated list, checked
-    by :func:`check_class_names`."""
-    path = Path(text_or_file)
-    if path.is_file():
-        lines = path.read_text(encoding="utf-8").splitlines()
-        names = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    elif path.is_dir():
-        raise ValueError(f"--classes {text_or_file}: is a folder; give a text file or a comma-separated list")
-    else:
-        names = str(text_or_file).split(",")
-    return check_class_names(names)
+    """Class names from a file or a comma-separated list (:func:`sptseg_lib.class_lists.parse_class_names`:
+    UTF-8 files, ``#`` comment lines, a mistyped path refused), checked by :func:`check_class_names`."""
+    return check_class_names(read_class_list(text_or_file))
 
 
 def custom_split(class_names: Sequence[str], unseen: Sequence[str], name: str = "custom") -> ZeroShotSplit:
@@ -85,15 +78,28 @@ def custom_split(class_names: Sequence[str], unseen: Sequence[str], name: str = 
 
 
 def custom_label_lut(num_classes: int, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
-    """Mask value -> label: ``0..num_classes-1`` stay, ``ignore_index`` -> 255, any other is undefined."""
+    """Mask value -> label: ``0..num_classes-1`` stay, ``ignore_index`` -> 255, any other is undefined.
+
+    ``ignore_index=0`` is the masks of data sets whose 0 is unlabelled (ADE20K-style; mmseg's
+    ``reduce_zero_label``): 0 -> 255 and value ``i`` (``1..num_classes``) -> class ``i - 1``.
+    """
     if not 0 <= ignore_index <= 255:
         raise ValueError(f"ignore index must lie in 0..255 (8-bit masks), got {ignore_index}")
+    lut = np.full(256, UNDEFINED, dtype=np.int16)
+    if ignore_index == 0:
+        if num_classes > 254:
+            raise ValueError(
+                f"with --ignore-index 0, at most 254 classes fit (values 1..254), got {num_classes}"
+            )
+        lut[1 : num_classes + 1] = np.arange(num_classes)
+        lut[0] = IGNORE_INDEX
+        return lut
     if ignore_index < num_classes:
         raise ValueError(
             f"ignore index {ignore_index} is a class index (there are {num_classes} classes, "
-            f"0..{num_classes - 1}); give --ignore-index a value above them"
+            f"0..{num_classes - 1}); give --ignore-index a value above them, or 0 when 0 marks unlabelled "
+            "pixels and the classes are 1..N (each value is then shifted down by one)"
         )
-    lut = np.full(256, UNDEFINED, dtype=np.int16)
     lut[:num_classes] = np.arange(num_classes)
     lut[ignore_index] = IGNORE_INDEX
     return lut
@@ -139,7 +145,12 @@ class FolderDataset(LabelMapDataset):
                 "Each image <stem>.<ext> needs a mask <stem>.png (single channel, value i = class i).",
             )
         lut = custom_label_lut(len(class_names), ignore_index)
-        super().__init__(items, lut, transform, dataset=f"folder {images}")
+        shifted = " (mask value 0 unlabelled, value i is class i-1)" if ignore_index == 0 else ""
+        super().__init__(items, lut, transform, dataset=f"folder {images.resolve()}{shifted}")
+        self.undefined_fix = (
+            f"pass --ignore-index N if a value N marks unlabelled pixels (now {ignore_index}), or add a "
+            f"class name for each value (value i is the {'i-th' if ignore_index == 0 else '(i+1)-th'} name)"
+        )
 
 
 __all__ = [

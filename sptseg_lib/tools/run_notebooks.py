@@ -26,6 +26,7 @@ them after the ``parameters`` cell).
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import datetime as dt
 import json
@@ -86,13 +87,56 @@ def find_notebooks(directory: Path, only: Sequence[str] | None = None) -> list[P
     return found
 
 
+def _yaml(text: str, option: str, expected: str) -> Any:
+    """``text`` read as YAML, or a one-line ``SystemExit`` naming the option, the problem and the fix."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SystemExit(
+            f"error: {option} {text!r} is not valid YAML ({problem}); write {expected}"
+        ) from None
+
+
+def declared_parameters(path: Path) -> list[str]:
+    """The names the notebook's ``parameters`` cell assigns (``profile = "smoke"`` -> ``profile``)."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    names: list[str] = []
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "".join(cell.get("source", []))
+            for node in ast.parse(source).body:
+                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+                names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def check_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> None:
+    """A ``SystemExit`` naming every parameter that none of ``notebooks`` declares (papermill would only
+    warn and run with the defaults), with the parameters each of them declares."""
+    declared = {path.name: declared_parameters(path) for path in notebooks}
+    known = {name for names in declared.values() for name in names}
+    unknown = [key for key in parameters if key not in known]
+    if unknown:
+        if len(declared) <= 3:
+            listing = "; ".join(f"{name}: {', '.join(names) or '(none)'}" for name, names in declared.items())
+        else:
+            listing = ", ".join(sorted(known))
+        raise SystemExit(
+            f"error: unknown notebook parameter(s) {', '.join(map(repr, unknown))}: no notebook of this run "
+            f"declares it (a typo?). Their parameters: {listing}"
+        )
+
+
 def parse_parameters(pairs: Sequence[Sequence[str]], yamls: Sequence[str]) -> dict[str, Any]:
     """``-p key value`` pairs (values read as YAML) and ``-y`` YAML mappings, merged in order."""
     params: dict[str, Any] = {}
     for key, value in pairs:
-        params[key] = yaml.safe_load(value)
+        params[key] = _yaml(value, f"-p {key}", "a value such as 100, false or full")
     for text in yamls:
-        loaded = yaml.safe_load(text)
+        loaded = _yaml(
+            text, "-y", "a mapping such as 'use_widgets: false' or '{profile: full, iterations: 5}'"
+        )
         if not isinstance(loaded, dict):
             raise SystemExit(f"-y expects a YAML mapping such as 'use_widgets: false', got {text!r}")
         params.update(loaded)
@@ -275,7 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not notebooks:
         parser.error(f"no NN_*.ipynb notebooks in {directory}")
     out = (args.out or runs_dir("notebooks")).resolve()
-    results = run_all(notebooks, out, parse_parameters(args.parameter, args.yaml), args.kernel, args.timeout)
+    parameters = parse_parameters(args.parameter, args.yaml)
+    check_parameters(notebooks, parameters)
+    results = run_all(notebooks, out, parameters, args.kernel, args.timeout)
     if not args.no_site:
         try:
             build_site(out, (args.site or out.parent / "site").resolve())
