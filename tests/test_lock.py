@@ -42,7 +42,7 @@ def _uv() -> list[str]:
         return [sys.executable, "-m", "uv"]
     found = shutil.which("uv")
     if found is None:
-        pytest.fail("uv is missing: it is a dev dependency, install it with: pip install -r requirements.lock")
+        pytest.fail("uv is missing (a dev dependency): pip install -r requirements.lock")
     return [found]
 
 
@@ -106,7 +106,7 @@ def test_the_lock_is_a_universal_resolution_with_markers() -> None:
     cuda = [line for line in lines if CUDA_PACKAGES.match(line)]
     assert cuda, "the lock pins no CUDA package: PyPI's Linux torch needs them"
     unmarked = [line for line in cuda if "sys_platform == 'linux'" not in line]
-    assert not unmarked, f"CUDA packages without a Linux-only marker (they break macOS and Windows): {unmarked}"
+    assert not unmarked, f"CUDA pins without a Linux-only marker (they break macOS, Windows): {unmarked}"
     assert {("torch", "2.14.1"), ("torchvision", "0.29.1")} <= _pins(text)
 
 
