@@ -140,7 +140,7 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
     """Copy checkpoint ``src`` to ``dst`` without its training state: the trained parameters, the step
     and the experiment config (e.g. to ship a trained model; ``data/miniature/`` is made this way)."""
     ckpt = load_checkpoint(src)
-    payload = {k: v for k, v in ckpt.items() if k not in (*TRAINING_STATE_KEYS, "format", "version")}
+    payload = {k: v for k, v in ckpt.items() if k not in (*TRAINING_STATE_KEYS, "scaler", "format", "version")}
     return save_checkpoint(dst, payload)
 
 

@@ -46,6 +46,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
+from .amp import amp_plan, grad_scaler
 from .checkpoint import (
     capture_rng_state,
     check_compatible,
@@ -446,6 +447,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [p for _, p in self.trainable], lr=t.lr, betas=t.betas, weight_decay=t.weight_decay
         )
+        self.amp = amp_plan(t.amp, self.device)
+        self.scaler = grad_scaler(self.amp, self.device)
         self.schedule = PolyWarmupSchedule.from_config(t)
         self.criterion = criterion if criterion is not None else _default_criterion(experiment)
         self.step = 0
@@ -472,7 +475,6 @@ class Trainer:
             )
         if t.compile:
             self.engine = torch.compile(self.engine)
-        self.amp_dtype = self._amp_dtype()
 
         names = [split.class_names[c] for c in self.channel_classes]
         with torch.no_grad():
@@ -480,18 +482,11 @@ class Trainer:
 
     # -----------------------------------------------------------------------------------------
 
-    def _amp_dtype(self) -> torch.dtype | None:
-        mode = self.experiment.train.amp
-        if mode == "off":
-            return None
-        if mode == "auto":
-            cuda_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-            return torch.bfloat16 if cuda_bf16 else None
-        return torch.bfloat16
-
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_trainable_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         rng = state["rng"]
         if len(rng) == self.dist.world_size:
@@ -575,7 +570,7 @@ class Trainer:
             sync = contextlib.nullcontext() if last or not self.dist.distributed else self.engine.no_sync()
             with sync:
                 with torch.autocast(
-                    self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
+                    self.device.type, dtype=self.amp.dtype or torch.float32, enabled=bool(self.amp.dtype)
                 ):
                     out = self.engine(images, self.text)
                 masks = out["masks"].float()
@@ -589,7 +584,7 @@ class Trainer:
                     if name != "loss"
                 }
                 loss = torch.stack(list(scaled.values())).sum()
-                loss.backward()
+                self.scaler.scale(loss).backward()
             for key, value in scaled.items():
                 totals[key] = totals.get(key, 0.0) + float(value.detach())
             totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
@@ -599,7 +594,8 @@ class Trainer:
                 "or check the data (labels outside the classes?)"
             )
         with self._uninterruptible():  # a second Ctrl-C never leaves a half-updated model
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)  # skipped when float16 gradients overflowed
+            self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
         totals["lr"] = lr
@@ -788,6 +784,8 @@ class Trainer:
                 "rng": rng_all,
                 "world_size": self.dist.world_size,
             }
+            if self.amp.scaler:
+                payload["scaler"] = self.scaler.state_dict()
             with self._uninterruptible():
                 path = save_checkpoint(self.out_dir / checkpoint_name(self.step), payload)
         if self.dist.distributed:
@@ -811,7 +809,7 @@ class Trainer:
             "num_workers": self.num_workers,
             "effective_batch": self.micro_batch * self.dist.world_size * self.accumulation,
             "device": str(self.device),
-            "amp": str(self.amp_dtype) if self.amp_dtype else "fp32",
+            **self.amp.record(),
             "compile": t.compile,
             "trainable_parameters": sum(p.numel() for _, p in self.trainable),
             "trainable_names": [n for n, _ in self.trainable],
