@@ -79,7 +79,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--micro-batch", type=int, help="images per process per forward (accumulates to 16)")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: this process's GPU, else the CPU)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: this process's CUDA GPU, else the CPU)")
     p.add_argument(
         "--set",
         action="append",
@@ -119,7 +119,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="write <stem>.png per image (value = class index)",
     )
-    p.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
+    p.add_argument("--device", help="cpu, cuda, mps, ... (default: a CUDA GPU if there is one, else the CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -137,7 +137,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", required=True, type=Path, help="an image file, or a folder of images")
     p.add_argument("--classes", required=True, help="comma-separated class names ('cat,dog,sofa') or a file")
     p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: .)")
-    p.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
+    p.add_argument("--device", help="cpu, cuda, mps, ... (default: a CUDA GPU if there is one, else the CPU)")
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:

@@ -32,6 +32,24 @@ class DistInfo:
         return self.world_size > 1
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """``torch.device(device)``, or a one-line error when it names a GPU this machine does not have.
+
+    ``"mps"`` (Apple silicon's GPU, through PyTorch's Metal backend) is an explicit choice only, where
+    ``torch.backends.mps.is_available()``: ``auto`` never picks it (untested by the project, which has no
+    Apple GPU; float32 there, ``train.amp`` ``auto``).
+    """
+    dev, asked = torch.device(device), repr(str(device))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={asked} was asked for but CUDA is not available; use 'auto' or 'cpu'")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(
+            f"device={asked} was asked for but PyTorch reports no Apple GPU (MPS) on this machine "
+            "(it needs Apple silicon, macOS 14 or newer); use 'auto' or 'cpu'"
+        )
+    return dev
+
+
 def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     """Join the process group that ``torchrun`` (or a test) describes through ``RANK``/``WORLD_SIZE``.
 
@@ -43,7 +61,7 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
     if device is None:
         device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(device)
+    device = check_device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device(f"cuda:{local_rank}")
     if device.type == "cuda":
@@ -55,4 +73,4 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=device)
 
 
-__all__ = ["DistInfo", "init_distributed"]
+__all__ = ["DistInfo", "check_device", "init_distributed"]

@@ -45,6 +45,7 @@ from skimage.transform import resize
 
 from .clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, WEIGHTS_ENV_VAR, load_clip, tiny_clip_weights
 from .config import ModelConfig
+from .distributed import check_device
 from .encoder import PromptedCLIPEncoder
 from .runs import runs_dir
 from .viz import figure_png
@@ -62,13 +63,12 @@ filter ``(8, 5, C)`` and the README use it too)."""
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU; otherwise ``torch.device(device)`` (checked)."""
+    """``"auto"``: CUDA when available, else the CPU; otherwise ``torch.device(device)``, checked
+    (:func:`~sptseg_lib.distributed.check_device`): ``"mps"`` runs on an Apple GPU where PyTorch has one,
+    an explicit choice that the project has not tested."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
-    return dev
+    return check_device(device)
 
 
 @dataclass

@@ -29,8 +29,6 @@ import math
 import os
 import random
 import shlex
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -63,6 +61,13 @@ from .config import ExperimentConfig, TrainConfig
 from .data.factory import build_dataset
 from .data.splits import UNSEEN_PSEUDO, ZeroShotSplit, get_split, remap_for_training, training_classes
 from .distributed import DistInfo, init_distributed
+from .interrupts import (
+    STOP_SIGNAL_NAMES,
+    StepAbandoned,
+    StopRequests,
+    stop_signals_caught,
+    worker_ignores_stop_signals,
+)
 from .losses import SegmentationCriterion
 from .model import build_model
 
@@ -180,82 +185,6 @@ def default_num_workers() -> int:
     except (AttributeError, OSError):  # not on Linux
         cpus = os.cpu_count() or 1
     return max(0, min(4, cpus - 1))
-
-
-def _worker_ignores_stop_signals(worker_id: int) -> None:
-    """``worker_init_fn``: Ctrl-C reaches the whole process group, but only the main process may stop.
-
-    A worker that died of SIGINT would fail the step in progress; ignoring SIGINT / SIGTERM, the workers
-    are shut down by the loader when training stops (or exit with the main process, which they watch).
-    """
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-
-
-# ---------------------------------------------------------------------------------------------
-# interrupts: Ctrl-C and SIGTERM stop training at a step boundary
-# ---------------------------------------------------------------------------------------------
-
-
-STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
-"""The signals :meth:`Trainer.fit` turns into a clean stop (a checkpoint, :class:`TrainingInterrupted`)."""
-
-
-class _StepAbandoned(BaseException):
-    """Raised by the handler on a second signal, inside the step only: the step in progress is dropped.
-
-    A ``BaseException`` (like ``KeyboardInterrupt``), so that ``except Exception`` in a criterion or a data
-    set does not swallow it.
-    """
-
-
-class _StopRequests:
-    """The SIGINT / SIGTERM handler of one :meth:`Trainer.fit` call.
-
-    The first signal only asks to stop: the step in progress completes. A second one abandons that step
-    (raises :class:`_StepAbandoned`) while it is ``armed`` (fetching data, forward, backward) and not
-    ``critical`` (the optimiser update and the step counter, which always complete together); between
-    steps, and while a checkpoint or a log record is written, further signals change nothing. With several
-    processes a step is never abandoned (a process leaving a collective would hang the others).
-    """
-
-    def __init__(self, abandon: bool) -> None:
-        self.abandon = abandon
-        self.signals: list[str] = []
-        self.peer = False
-        """Another process of the job was interrupted (see :meth:`Trainer._stop_agreed`)."""
-        self.armed = False
-        self.critical = 0
-
-    @property
-    def received(self) -> bool:
-        return bool(self.signals) or self.peer
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self.signals.append(signal.Signals(signum).name)
-        if self.abandon and len(self.signals) > 1 and self.armed and not self.critical:
-            self.armed = False
-            raise _StepAbandoned
-
-
-@contextlib.contextmanager
-def _stop_signals_caught(handler: _StopRequests) -> Iterator[None]:
-    """Install ``handler`` for :data:`STOP_SIGNALS` for the block, then put the previous handlers back.
-
-    Python runs signal handlers in the main thread only: from another thread (a GUI, a web worker) nothing
-    is installed and a signal does what it did before.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    try:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, handler)
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,7 +383,7 @@ class Trainer:
         self.step = 0
         self._saved_step: int | None = None  # the step of the newest checkpoint on disk
         self._log_checked = False  # log.jsonl was trimmed to self.step (first fit only)
-        self._stop: _StopRequests | None = None  # set while fit runs
+        self._stop: StopRequests | None = None  # set while fit runs
         # Dropout differs between processes (as with independent GPUs) but not between runs.
         torch.manual_seed(t.seed + self.dist.rank)
         if resume_state is not None:
@@ -517,7 +446,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
             generator=torch.Generator().manual_seed(t.seed),
-            worker_init_fn=_worker_ignores_stop_signals,
+            worker_init_fn=worker_ignores_stop_signals,
         )
         return iter(loader)
 
@@ -657,10 +586,10 @@ class Trainer:
         self._log({**self._start_record(), "log_records_dropped": dropped})
         # torchrun passes a signal on to processes that (Ctrl-C) already got it: never abandon a step there.
         under_torchrun = "TORCHELASTIC_RUN_ID" in os.environ
-        requests = _StopRequests(abandon=not (self.dist.distributed or under_torchrun))
+        requests = StopRequests(abandon=not (self.dist.distributed or under_torchrun))
         record: dict[str, float] = {}
         abandoned = False
-        with _stop_signals_caught(requests):
+        with stop_signals_caught(requests):
             self._stop = requests
             try:
                 batches = self._loader()
@@ -675,7 +604,7 @@ class Trainer:
                             micro = [next(batches) for _ in range(self.accumulation)]
                             terms = self.train_step(micro)
                             requests.armed = False
-                        except _StepAbandoned:
+                        except StepAbandoned:
                             requests.armed = False
                             if self.step == before:  # (else the step had just completed)
                                 abandoned = True
@@ -718,7 +647,7 @@ class Trainer:
             stop.peer = stop.peer or bool(flag.item())
         return stop.received
 
-    def _stop_interrupted(self, requests: _StopRequests, abandoned: bool) -> NoReturn:
+    def _stop_interrupted(self, requests: StopRequests, abandoned: bool) -> NoReturn:
         """Write the checkpoint of the last completed step, log the interrupt, raise TrainingInterrupted."""
         t = self.experiment.train
         why = requests.signals[0] if requests.signals else "a signal to another process of the job"
@@ -884,7 +813,7 @@ def train(
 
 
 __all__ = [
-    "STOP_SIGNALS",
+    "STOP_SIGNAL_NAMES",
     "DistInfo",
     "EndlessShardSampler",
     "PolyWarmupSchedule",
