@@ -10,7 +10,6 @@ TORCH  ?= default
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 TORCH_PINS := $(shell grep -E '^(torch|torchvision)==' requirements.lock | cut -d' ' -f1)
 
-CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test test-browser lab lint format lock clean help
 
@@ -43,15 +42,11 @@ run: $(STAMP)
 
 # The browser tests (tests/test_browser.py) need Debian's Chromium: installed first when this can
 # (root or password-less sudo, apt-get); without it they are skipped and the last line says so, loudly.
+# python -m sptseg_lib.tools.run_tests: pytest on tests/ and notebooks/ (nbval), then that last line; the
+# README's commands without make run the same module.
 test: $(STAMP)
 	@bash .ci/install-browser.sh --if-possible
-	@status=0; \
-	$(PY) -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
-		--nbval-cell-timeout 300 --durations=15 || status=$$?; \
-	if [ ! -x $(CHROMIUM) ]; then \
-		echo "*** NOT RUN: the browser tests (tests/test_browser.py: notebooks in JupyterLab, their screenshots, the site) were skipped because $(CHROMIUM) is missing; run them with: make test-browser"; \
-	fi; \
-	exit $$status
+	$(PY) -m sptseg_lib.tools.run_tests
 
 test-browser: $(STAMP)
 	bash .ci/install-browser.sh

@@ -368,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": seeds,
         "test_images": len(test),
         "split": args.split,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average at the end "
-        f"{os.getloadavg()[0]:.1f}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"
+        + (f", load average at the end {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""),
         "wall_minutes": wall,
         "mean_train_seconds_per_run": statistics.fmean(train_times) if train_times else None,
         "stopped_by_budget": stopped,
