@@ -455,7 +455,7 @@ def _demo(args: argparse.Namespace) -> int:
         short = evaluate(trainer.model, scenes, split, mode="whole", device="cpu", progress=False)
         del trainer
     report = (
-        json.loads((shipped_dir / "run.json").read_text()) if (shipped_dir / "run.json").is_file() else {}
+        json.loads((shipped_dir / "run.json").read_bytes()) if (shipped_dir / "run.json").is_file() else {}
     )
     minutes = report.get("train_wall_minutes")
     took = f"{minutes:.1f} min to train" if minutes else "trained once"

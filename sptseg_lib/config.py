@@ -530,7 +530,7 @@ def config_differences(
 
 
 def load_experiment_json(path: str | Path) -> ExperimentConfig:
-    return ExperimentConfig.from_dict(json.loads(Path(path).read_text()))
+    return ExperimentConfig.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 # --- the registry ----------------------------------------------------------------------------

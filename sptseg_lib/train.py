@@ -580,7 +580,7 @@ class Trainer:
         stop = min(iterations or t.iterations, t.iterations)
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(self.experiment.to_json() + "\n")
+            (self.out_dir / "config.json").write_text(self.experiment.to_json() + "\n", encoding="utf-8")
         dropped = self._trim_log() if not self._log_checked else 0
         self._log_checked = True
         self._log({**self._start_record(), "log_records_dropped": dropped})
@@ -759,7 +759,7 @@ class Trainer:
             return
         record = {"time": time.time(), **record}
         self.out_dir.mkdir(parents=True, exist_ok=True)  # a step taken outside fit() logs too (gate_init)
-        with self._uninterruptible(), open(self.out_dir / "log.jsonl", "a") as f:
+        with self._uninterruptible(), open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record, default=str) + "\n")
 
     def _trim_log(self) -> int:
@@ -773,7 +773,7 @@ class Trainer:
         path = self.out_dir / "log.jsonl"
         if not self.dist.is_main or not path.is_file():
             return 0
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
         keep = []
         for line in lines:
             try:
@@ -787,7 +787,7 @@ class Trainer:
             return 0
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            tmp.write_text("".join(line + "\n" for line in keep))
+            tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
