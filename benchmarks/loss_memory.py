@@ -31,7 +31,7 @@ from sptseg_lib.losses import SegmentationCriterion
 
 
 def _rss_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"{field} not found in /proc/self/status (the CPU measure needs Linux)")
@@ -53,7 +53,9 @@ def _worker(args: argparse.Namespace) -> None:
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
     else:
-        Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM) to the current RSS
+        Path("/proc/self/clear_refs").write_text(
+            "5", encoding="utf-8"
+        )  # reset the peak RSS (VmHWM) to the current RSS
         before = _rss_kib("VmRSS") * 1024
     start = time.perf_counter()
     out = criterion(logits, labels)

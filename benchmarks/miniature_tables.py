@@ -126,7 +126,7 @@ def run_one(
     result_file = Path(args.record) / preset / f"seed{seed}.json" if args.record else run_dir / "result.json"
     exp = run_experiment(preset, args, seed)
     if result_file.is_file():
-        recorded = json.loads(result_file.read_text())
+        recorded = json.loads(result_file.read_text(encoding="utf-8"))
         if "config" in recorded and recorded["config"] != json.loads(config_key(exp)):
             raise SystemExit(
                 f"{result_file} records a run of another configuration than {preset} seed {seed} with "
@@ -163,7 +163,7 @@ def run_one(
         "IoU": dict(zip(world.class_names, result["IoU"])),
     }
     result_file.parent.mkdir(parents=True, exist_ok=True)
-    result_file.write_text(json.dumps(res, indent=2) + "\n")
+    result_file.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     return res, True
 
 
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     baselines: dict[str, dict[str, Any]] = {}
     base_file = out / "baselines.json"
     if base_file.is_file():
-        baselines = json.loads(base_file.read_text())
+        baselines = json.loads(base_file.read_text(encoding="utf-8"))
     else:
         clip = load_clip("sptseg-tiny-clip", experiment_preset("shapes-sptseg").model.pretrained)
         tokenizer = get_tokenizer("sptseg-tiny-clip")
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             r = evaluate_baseline(clip, tokenizer, kind, test, SHAPES_SPLIT)
             baselines[kind] = {m: r[m] for m in METRICS}
             log(f"baseline {kind}: " + ", ".join(f"{m} {r[m]:.1f}" for m in METRICS))
-        base_file.write_text(json.dumps(baselines, indent=2) + "\n")
+        base_file.write_text(json.dumps(baselines, indent=2) + "\n", encoding="utf-8")
 
     # trained rows: seed by seed, identical configurations shared, up to --jobs runs at a time
     results: dict[str, dict[int, dict[str, Any]]] = {p: {} for p in presets}
@@ -368,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": seeds,
         "test_images": len(test),
         "split": args.split,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average at the end "
-        f"{os.getloadavg()[0]:.1f}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"
+        + (f", load average at the end {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""),
         "wall_minutes": wall,
         "mean_train_seconds_per_run": statistics.fmean(train_times) if train_times else None,
         "stopped_by_budget": stopped,
@@ -378,8 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     paired = contrasts(results, complete)
     report = {"meta": meta, "tables": out_tables, "contrasts": paired, "runs": results}
-    (out / "tables.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (out / "tables.md").write_text(markdown(out_tables, meta) + "\n" + contrasts_markdown(paired) + "\n")
+    (out / "tables.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "tables.md").write_text(
+        markdown(out_tables, meta) + "\n" + contrasts_markdown(paired) + "\n", encoding="utf-8"
+    )
     log(f"wrote {out / 'tables.md'} and {out / 'tables.json'}")
     return 0
 

@@ -125,7 +125,11 @@ class Arm:
 
     def _unseen_zero_shot(self) -> float | None:
         record = ROOT / "data" / self.clip / "pretraining.json"
-        return json.loads(record.read_text())["zero_shot"]["unseen"] if record.is_file() else None
+        return (
+            json.loads(record.read_text(encoding="utf-8"))["zero_shot"]["unseen"]
+            if record.is_file()
+            else None
+        )
 
     @property
     def rule_failed(self) -> str:
@@ -253,7 +257,7 @@ def arm(name: str) -> Arm:
 def recorded(side: Side, seed: int) -> dict[str, Any] | None:
     """The recorded result of ``side``'s run with ``seed``, or ``None``."""
     path = side.record / side.preset / f"seed{seed}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def needs_more_seeds(comparisons: list[dict[str, Any]]) -> bool:
@@ -442,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     result = summary(reported)  # every arm of the study, whichever were trained now
     if not args.dry_run:
         study_json.parent.mkdir(parents=True, exist_ok=True)
-        study_json.write_text(json.dumps(result, indent=2) + "\n")
-        study_json.with_suffix(".md").write_text(markdown(result))
+        study_json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        study_json.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
     print(markdown(result))
     return 0
 

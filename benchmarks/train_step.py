@@ -253,7 +253,9 @@ def main() -> None:
                 f"{memory[v]['peak_gpu_mib'] / 1024:.1f} GiB; 20,000 iterations ~ {20_000 / its / 60:.1f} min"
             )
     if args.json:
-        args.json.write_text(json.dumps({"times": times, "ratios": ratio, "memory": memory}, indent=2))
+        args.json.write_text(
+            json.dumps({"times": times, "ratios": ratio, "memory": memory}, indent=2), encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

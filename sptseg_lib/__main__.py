@@ -87,7 +87,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--micro-batch", type=int, help="images per process per forward (accumulates to 16)")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: this process's GPU, else the CPU)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: this process's CUDA GPU, else the CPU)")
     p.add_argument(
         "--set",
         action="append",
@@ -127,7 +127,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="write <stem>.png per image (value = class index)",
     )
-    p.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
+    p.add_argument("--device", help="cpu, cuda, mps, ... (default: a CUDA GPU if there is one, else the CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -145,7 +145,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", required=True, type=Path, help="an image file, or a folder of images")
     p.add_argument("--classes", required=True, help="comma-separated class names ('cat,dog,sofa') or a file")
     p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: .)")
-    p.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
+    p.add_argument("--device", help="cpu, cuda, mps, ... (default: a CUDA GPU if there is one, else the CPU)")
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -452,7 +452,7 @@ def _demo(args: argparse.Namespace) -> int:
         short = evaluate(trainer.model, scenes, split, mode="whole", device="cpu", progress=False)
         del trainer
     report = (
-        json.loads((shipped_dir / "run.json").read_text()) if (shipped_dir / "run.json").is_file() else {}
+        json.loads((shipped_dir / "run.json").read_bytes()) if (shipped_dir / "run.json").is_file() else {}
     )
     minutes = report.get("train_wall_minutes")
     took = f"{minutes:.1f} min to train" if minutes else "trained once"

@@ -157,7 +157,8 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
     """Copy checkpoint ``src`` to ``dst`` without its training state: the trained parameters, the step
     and the experiment config (e.g. to ship a trained model; ``data/miniature/`` is made this way)."""
     ckpt = load_checkpoint(src)
-    payload = {k: v for k, v in ckpt.items() if k not in (*TRAINING_STATE_KEYS, "format", "version")}
+    dropped = (*TRAINING_STATE_KEYS, "scaler", "format", "version")  # "scaler": float16 runs only
+    payload = {k: v for k, v in ckpt.items() if k not in dropped}
     return save_checkpoint(dst, payload)
 
 

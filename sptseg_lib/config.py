@@ -221,7 +221,7 @@ def model_preset(name: str) -> ModelConfig:
 # =============================================================================================
 
 Setting = Literal["inductive", "transductive", "fully"]
-AmpMode = Literal["auto", "bf16", "off"]
+AmpMode = Literal["auto", "bf16", "fp16", "off"]
 TestMode = Literal["slide", "whole"]
 
 
@@ -289,7 +289,8 @@ class TrainConfig:
     schedule: str = "paper: 20,000 iterations (VOC)"
     """Where the iteration count comes from, in words (logged and written to every report)."""
     amp: AmpMode = "auto"
-    """``auto``: bf16 autocast on GPUs that support it, fp32 on the CPU; ``bf16``; ``off``."""
+    """``auto``: bf16 autocast on GPUs with native bf16, fp16 + a gradient scaler on older GPUs (T4), fp32
+    on the CPU and MPS; ``bf16``; ``fp16``; ``off`` (:mod:`sptseg_lib.amp`)."""
     compile: bool = False
     """Opt-in ``torch.compile`` of the model."""
     checkpoint_every: int = 2000
@@ -298,8 +299,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.setting not in ("inductive", "transductive", "fully"):
             raise ValueError(f"setting must be inductive, transductive or fully, got {self.setting!r}")
-        if self.amp not in ("auto", "bf16", "off"):
-            raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
+        if self.amp not in ("auto", "bf16", "fp16", "off"):
+            raise ValueError(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {self.amp!r}")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError("iterations and batch_size must be >= 1")
         if self.micro_batch is not None and not 1 <= self.micro_batch <= self.batch_size:
@@ -529,7 +530,7 @@ def config_differences(
 
 
 def load_experiment_json(path: str | Path) -> ExperimentConfig:
-    return ExperimentConfig.from_dict(json.loads(Path(path).read_text()))
+    return ExperimentConfig.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 # --- the registry ----------------------------------------------------------------------------

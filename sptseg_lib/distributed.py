@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .devices import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -43,7 +45,7 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
     if device is None:
         device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(device)
+    device = resolve_device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device(f"cuda:{local_rank}")
     if device.type == "cuda":

@@ -162,14 +162,14 @@ def write_report(
         "split": split.name,
         **{k: _plain(v) for k, v in context.items()},
     }
-    Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+    Path(json_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     header = "\n".join(f"- {k}: {v}" for k, v in context.items())
     if "num_images" in result:
         total = result.get("num_images_total", result["num_images"])
         pixels = result.get("num_pixels", "n/a")
         header += f"\n- images: {result['num_images']} of {total}, {pixels} labelled pixels"
     table = metrics_table(result, list(split.class_names), split.seen, split.unseen)
-    Path(md_path).write_text(f"# Evaluation\n\n{header}\n\n{table}\n")
+    Path(md_path).write_text(f"# Evaluation\n\n{header}\n\n{table}\n", encoding="utf-8")
     return report
 
 

@@ -28,6 +28,7 @@ from .checkpoint import check_compatible, checkpoint_experiment, load_checkpoint
 from .clip_loading import get_tokenizer, load_clip
 from .config import ExperimentConfig, ModelConfig, model_preset
 from .decoder import MaskDecoder
+from .devices import resolve_device
 from .encoder import PromptedCLIPEncoder
 from .text import ClassEmbedder
 
@@ -85,14 +86,14 @@ class SPTSeg(nn.Module):
 
         Args:
             path: an ``iter_*.pt`` file (resumable or weights-only).
-            device: default: CUDA when available, else the CPU.
+            device: default ``"auto"`` (:func:`sptseg_lib.devices.resolve_device`: CUDA when available,
+                else the CPU).
         """
         ckpt = load_checkpoint(path, map_location="cpu")
         saved = checkpoint_experiment(ckpt, path)
         if experiment is not None:
             check_compatible(ckpt, experiment, path=path, model_only=True)
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device("auto" if device is None else device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(saved.train.seed)
             model = build_model(saved.model, device=device)

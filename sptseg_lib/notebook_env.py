@@ -46,6 +46,7 @@ from skimage.transform import resize
 
 from .clip_loading import TINY_CLIP_NAME, TINY_CLIP_WEIGHTS, WEIGHTS_ENV_VAR, load_clip, tiny_clip_weights
 from .config import ModelConfig
+from .devices import resolve_device
 from .encoder import PromptedCLIPEncoder
 from .runs import runs_dir, shown_path
 from .viz import figure_png, figure_text_problems
@@ -62,16 +63,6 @@ SMOKE_IMAGE_SIZE = 64
 """The side of the images the smoke profile feeds the tiny CLIP: the shapes world's 64 px, which its 8-px
 patches make an 8 x 8 token grid (the miniature's one geometry: the shipped trained run, its spectral
 filter ``(8, 5, C)`` and the README use it too)."""
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU; otherwise ``torch.device(device)`` (checked)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
-    return dev
 
 
 @dataclass

@@ -136,7 +136,7 @@ def predict_image(
             for i, n in enumerate(class_names)
         ],
     }
-    (out_dir / f"{image.stem}.legend.json").write_text(json.dumps(legend, indent=2) + "\n")
+    (out_dir / f"{image.stem}.legend.json").write_text(json.dumps(legend, indent=2) + "\n", encoding="utf-8")
     return label_path, overlay_path, share
 
 

@@ -259,7 +259,7 @@ def evaluated_run(
     if final.is_file():
         check_compatible(load_checkpoint(final), experiment, path=final)  # the preset may have changed
     if json_path.is_file():
-        return json.loads(json_path.read_text()), "loaded"
+        return json.loads(json_path.read_text(encoding="utf-8")), "loaded"
     resume = latest_checkpoint(folder) is not None
     trainer = Trainer(experiment, folder, resume=resume, device=device, progress=False)
     how = "evaluated" if trainer.step >= experiment.train.iterations else "trained and evaluated"
@@ -313,7 +313,9 @@ def evaluated_presets(
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """The records of a run's ``log.jsonl`` (one dict per logged step or event); empty before the first."""
     path = Path(run_dir) / "log.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    return (
+        [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
+    )
 
 
 def training_minutes(run_dir: str | Path) -> float | None:

@@ -29,8 +29,6 @@ import math
 import os
 import random
 import shlex
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -46,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
+from .amp import amp_plan, grad_scaler
 from .checkpoint import (
     capture_rng_state,
     check_compatible,
@@ -62,6 +61,13 @@ from .config import ExperimentConfig, TrainConfig
 from .data.factory import build_dataset
 from .data.splits import UNSEEN_PSEUDO, ZeroShotSplit, get_split, remap_for_training, training_classes
 from .distributed import DistInfo, init_distributed
+from .interrupts import (
+    STOP_SIGNAL_NAMES,
+    StepAbandoned,
+    StopRequests,
+    stop_signals_caught,
+    worker_ignores_stop_signals,
+)
 from .losses import SegmentationCriterion
 from .model import build_model
 from .run_lock import hold_run_folder
@@ -180,82 +186,6 @@ def default_num_workers() -> int:
     except (AttributeError, OSError):  # not on Linux
         cpus = os.cpu_count() or 1
     return max(0, min(4, cpus - 1))
-
-
-def _worker_ignores_stop_signals(worker_id: int) -> None:
-    """``worker_init_fn``: Ctrl-C reaches the whole process group, but only the main process may stop.
-
-    A worker that died of SIGINT would fail the step in progress; ignoring SIGINT / SIGTERM, the workers
-    are shut down by the loader when training stops (or exit with the main process, which they watch).
-    """
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-
-
-# ---------------------------------------------------------------------------------------------
-# interrupts: Ctrl-C and SIGTERM stop training at a step boundary
-# ---------------------------------------------------------------------------------------------
-
-
-STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
-"""The signals :meth:`Trainer.fit` turns into a clean stop (a checkpoint, :class:`TrainingInterrupted`)."""
-
-
-class _StepAbandoned(BaseException):
-    """Raised by the handler on a second signal, inside the step only: the step in progress is dropped.
-
-    A ``BaseException`` (like ``KeyboardInterrupt``), so that ``except Exception`` in a criterion or a data
-    set does not swallow it.
-    """
-
-
-class _StopRequests:
-    """The SIGINT / SIGTERM handler of one :meth:`Trainer.fit` call.
-
-    The first signal only asks to stop: the step in progress completes. A second one abandons that step
-    (raises :class:`_StepAbandoned`) while it is ``armed`` (fetching data, forward, backward) and not
-    ``critical`` (the optimiser update and the step counter, which always complete together); between
-    steps, and while a checkpoint or a log record is written, further signals change nothing. With several
-    processes a step is never abandoned (a process leaving a collective would hang the others).
-    """
-
-    def __init__(self, abandon: bool) -> None:
-        self.abandon = abandon
-        self.signals: list[str] = []
-        self.peer = False
-        """Another process of the job was interrupted (see :meth:`Trainer._stop_agreed`)."""
-        self.armed = False
-        self.critical = 0
-
-    @property
-    def received(self) -> bool:
-        return bool(self.signals) or self.peer
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self.signals.append(signal.Signals(signum).name)
-        if self.abandon and len(self.signals) > 1 and self.armed and not self.critical:
-            self.armed = False
-            raise _StepAbandoned
-
-
-@contextlib.contextmanager
-def _stop_signals_caught(handler: _StopRequests) -> Iterator[None]:
-    """Install ``handler`` for :data:`STOP_SIGNALS` for the block, then put the previous handlers back.
-
-    Python runs signal handlers in the main thread only: from another thread (a GUI, a web worker) nothing
-    is installed and a signal does what it did before.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    try:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, handler)
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,12 +377,14 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [p for _, p in self.trainable], lr=t.lr, betas=t.betas, weight_decay=t.weight_decay
         )
+        self.amp = amp_plan(t.amp, self.device)
+        self.scaler = grad_scaler(self.amp, self.device)
         self.schedule = PolyWarmupSchedule.from_config(t)
         self.criterion = criterion if criterion is not None else _default_criterion(experiment)
         self.step = 0
         self._saved_step: int | None = None  # the step of the newest checkpoint on disk
         self._log_checked = False  # log.jsonl was trimmed to self.step (first fit only)
-        self._stop: _StopRequests | None = None  # set while fit runs
+        self._stop: StopRequests | None = None  # set while fit runs
         # Dropout differs between processes (as with independent GPUs) but not between runs.
         torch.manual_seed(t.seed + self.dist.rank)
         if resume_state is not None:
@@ -473,7 +405,6 @@ class Trainer:
             )
         if t.compile:
             self.engine = torch.compile(self.engine)
-        self.amp_dtype = self._amp_dtype()
 
         names = [split.class_names[c] for c in self.channel_classes]
         with torch.no_grad():
@@ -482,18 +413,11 @@ class Trainer:
 
     # -----------------------------------------------------------------------------------------
 
-    def _amp_dtype(self) -> torch.dtype | None:
-        mode = self.experiment.train.amp
-        if mode == "off":
-            return None
-        if mode == "auto":
-            cuda_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-            return torch.bfloat16 if cuda_bf16 else None
-        return torch.bfloat16
-
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_trainable_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         rng = state["rng"]
         if len(rng) == self.dist.world_size:
@@ -524,7 +448,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
             generator=torch.Generator().manual_seed(t.seed),
-            worker_init_fn=_worker_ignores_stop_signals,
+            worker_init_fn=worker_ignores_stop_signals,
         )
         return iter(loader)
 
@@ -577,7 +501,7 @@ class Trainer:
             sync = contextlib.nullcontext() if last or not self.dist.distributed else self.engine.no_sync()
             with sync:
                 with torch.autocast(
-                    self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
+                    self.device.type, dtype=self.amp.dtype or torch.float32, enabled=bool(self.amp.dtype)
                 ):
                     out = self.engine(images, self.text)
                 masks = out["masks"].float()
@@ -591,7 +515,7 @@ class Trainer:
                     if name != "loss"
                 }
                 loss = torch.stack(list(scaled.values())).sum()
-                loss.backward()
+                self.scaler.scale(loss).backward()
             for key, value in scaled.items():
                 totals[key] = totals.get(key, 0.0) + float(value.detach())
             totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
@@ -601,7 +525,8 @@ class Trainer:
                 "or check the data (labels outside the classes?)"
             )
         with self._uninterruptible():  # a second Ctrl-C never leaves a half-updated model
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)  # skipped when float16 gradients overflowed
+            self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
         totals["lr"] = lr
@@ -657,16 +582,16 @@ class Trainer:
         stop = min(iterations or t.iterations, t.iterations)
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(self.experiment.to_json() + "\n")
+            (self.out_dir / "config.json").write_text(self.experiment.to_json() + "\n", encoding="utf-8")
         dropped = self._trim_log() if not self._log_checked else 0
         self._log_checked = True
         self._log({**self._start_record(), "log_records_dropped": dropped})
         # torchrun passes a signal on to processes that (Ctrl-C) already got it: never abandon a step there.
         under_torchrun = "TORCHELASTIC_RUN_ID" in os.environ
-        requests = _StopRequests(abandon=not (self.dist.distributed or under_torchrun))
+        requests = StopRequests(abandon=not (self.dist.distributed or under_torchrun))
         record: dict[str, float] = {}
         abandoned = False
-        with _stop_signals_caught(requests):
+        with stop_signals_caught(requests):
             self._stop = requests
             try:
                 batches = self._loader()
@@ -681,7 +606,7 @@ class Trainer:
                             micro = [next(batches) for _ in range(self.accumulation)]
                             terms = self.train_step(micro)
                             requests.armed = False
-                        except _StepAbandoned:
+                        except StepAbandoned:
                             requests.armed = False
                             if self.step == before:  # (else the step had just completed)
                                 abandoned = True
@@ -724,7 +649,7 @@ class Trainer:
             stop.peer = stop.peer or bool(flag.item())
         return stop.received
 
-    def _stop_interrupted(self, requests: _StopRequests, abandoned: bool) -> NoReturn:
+    def _stop_interrupted(self, requests: StopRequests, abandoned: bool) -> NoReturn:
         """Write the checkpoint of the last completed step, log the interrupt, raise TrainingInterrupted."""
         t = self.experiment.train
         why = requests.signals[0] if requests.signals else "a signal to another process of the job"
@@ -790,6 +715,8 @@ class Trainer:
                 "rng": rng_all,
                 "world_size": self.dist.world_size,
             }
+            if self.amp.scaler:
+                payload["scaler"] = self.scaler.state_dict()
             with self._uninterruptible():
                 path = save_checkpoint(self.out_dir / checkpoint_name(self.step), payload)
         if self.dist.distributed:
@@ -813,7 +740,7 @@ class Trainer:
             "num_workers": self.num_workers,
             "effective_batch": self.micro_batch * self.dist.world_size * self.accumulation,
             "device": str(self.device),
-            "amp": str(self.amp_dtype) if self.amp_dtype else "fp32",
+            **self.amp.record(),
             "compile": t.compile,
             "trainable_parameters": sum(p.numel() for _, p in self.trainable),
             "trainable_names": [n for n, _ in self.trainable],
@@ -834,7 +761,7 @@ class Trainer:
             return
         record = {"time": time.time(), **record}
         self.out_dir.mkdir(parents=True, exist_ok=True)  # a step taken outside fit() logs too (gate_init)
-        with self._uninterruptible(), open(self.out_dir / "log.jsonl", "a") as f:
+        with self._uninterruptible(), open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record, default=str) + "\n")
 
     def _trim_log(self) -> int:
@@ -848,7 +775,7 @@ class Trainer:
         path = self.out_dir / "log.jsonl"
         if not self.dist.is_main or not path.is_file():
             return 0
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
         keep = []
         for line in lines:
             try:
@@ -862,7 +789,7 @@ class Trainer:
             return 0
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            tmp.write_text("".join(line + "\n" for line in keep))
+            tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -888,7 +815,7 @@ def train(
 
 
 __all__ = [
-    "STOP_SIGNALS",
+    "STOP_SIGNAL_NAMES",
     "DistInfo",
     "EndlessShardSampler",
     "PolyWarmupSchedule",

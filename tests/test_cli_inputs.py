@@ -122,7 +122,7 @@ def test_16_bit_images_are_scaled_not_saturated(tmp_path: Path) -> None:
             "model.spt_layers expects a list of integers (e.g. --set model.spt_layers=[0,1])",
         ),
         ("model.spt_layers=[5]", "spt_layers [5] out of range: sptseg-tiny-clip's ViT has blocks 0..3"),
-        ("train.amp=fast", 'train.amp expects one of "auto", "bf16", "off"'),
+        ("train.amp=fast", 'train.amp expects one of "auto", "bf16", "fp16", "off"'),
         ("train.compile=1", "train.compile expects true or false"),
         ("train.iterations=0", "iterations and batch_size must be >= 1"),
         ("train.lrr=1", "unknown config field 'train.lrr'"),

@@ -126,8 +126,8 @@ def test_device_names_and_missing_gpus_are_one_line(
                     ["evaluate", "--checkpoint", str(checkpoint)]):  # fmt: skip
         err = run_error([*command, "--device", "cuda"], capsys)
         assert err.strip() == (
-            "error: --device cuda: PyTorch sees no CUDA GPU on this machine; use --device cpu, or leave "
-            "--device out to use a GPU when there is one"
+            "error: --device 'cuda' was asked for, but CUDA is not available: PyTorch sees no CUDA GPU on "
+            "this machine; use --device cpu, or leave --device out to use a GPU when there is one"
         )
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
 

@@ -122,4 +122,4 @@ def test_bad_values_and_unknown_presets_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="setting"):
         TrainConfig(setting="semi")
     with pytest.raises(ValueError, match="amp"):
-        TrainConfig(amp="fp16")
+        TrainConfig(amp="fp8")

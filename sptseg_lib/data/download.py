@@ -515,7 +515,7 @@ def _get_archive(
     _say(f"extracting {archive.filename} into {root / archive.extract_to}", progress)
     _extract_archive(archive, path, root, progress=progress)
     marker.parent.mkdir(exist_ok=True)
-    marker.write_text(f"{archive.url}\nmd5 {archive.md5 or 'not published; zip checked'}\n")
+    marker.write_text(f"{archive.url}\nmd5 {archive.md5 or 'not published; zip checked'}\n", encoding="utf-8")
     if not keep:
         path.unlink()
     return result

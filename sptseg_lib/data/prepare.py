@@ -212,8 +212,8 @@ def prepare_voc(
     for name, ids in (("aug", aug), ("trainaug", trainaug)):
         path = sets_dir / f"{name}.txt"
         if overwrite or not path.exists():
-            path.write_text("".join(f"{i}\n" for i in ids))
-        elif path.read_text().split() != ids:
+            path.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+        elif path.read_text(encoding="utf-8").split() != ids:
             raise DataError(f"{path} exists with different ids; pass overwrite=True to rewrite it")
     return PrepareReport(written=written, skipped=skipped, counts=counts)
 

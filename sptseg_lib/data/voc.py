@@ -62,7 +62,7 @@ def read_id_list(path: Path) -> list[str]:
     if not path.is_file():
         hint = _PREPARE_HINT if path.stem in ("aug", "trainaug") else "Is this a complete VOC 2012 folder?"
         raise DataError(f"missing list file {path}. {hint}")
-    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 class VOCAugDataset(LabelMapDataset):

@@ -311,7 +311,7 @@ def pretrain(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log = open(args.log or out / "pretraining.log", "a")
+    log = open(args.log or out / "pretraining.log", "a", encoding="utf-8")
 
     def say(msg: str) -> None:
         print(msg, file=log, flush=True)
@@ -404,7 +404,7 @@ def pretrain(args: argparse.Namespace) -> dict:
         zero_shot=dict(template=TEMPLATE, images_per_class=args.eval_per_class, seed=EVAL_SEED, **acc),
         history=history,
     )
-    (out / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    (out / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     say(f"done: best step {record['best_step']}, seen {acc['seen']:.4f}, unseen {acc['unseen']:.4f}")
     log.close()
     return record

@@ -280,7 +280,7 @@ def run_all(
     elapsed = time.perf_counter() - total
     summary = [r.line() for r in results]
     summary.append(f"total {elapsed:.1f} s; executed notebooks and figures in {out_dir}")
-    (out_dir / "summary.txt").write_text("\n".join(summary) + "\n")
+    (out_dir / "summary.txt").write_text("\n".join(summary) + "\n", encoding="utf-8")
     write_summary_json(out_dir, results)
     failed = [r for r in results if not r.ok]
     log(summary[-1])

@@ -44,7 +44,7 @@ METRICS = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU")
 def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
     """Copy the finished run in ``run_dir`` to ``dest_root/<preset>/`` (replacing an older copy)."""
     run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     final = run_dir / checkpoint_name(config["train"]["iterations"])
     if not final.is_file():
         raise FileNotFoundError(
@@ -74,7 +74,7 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
     for name in ("config.json", "log.jsonl"):
         shutil.copy2(run_dir / name, dest / name)
 
-    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()]
     start = next(r["time"] for r in log if r.get("event") in ("start", "resume"))
     model = SPTSeg.from_checkpoint(shipped, "cpu")
     world = get_world(experiment.data.dataset)
@@ -105,7 +105,7 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
         "command": f"python -m sptseg_lib train --preset {experiment.name} --seed {experiment.train.seed} "
         f"--out {run_dir}",
     }
-    (dest / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
+    (dest / "run.json").write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
     return dest
 
 
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dest", type=Path, default=SHIPPED_RUNS, help=f"default: {SHIPPED_RUNS}")
     args = p.parse_args(argv)
     dest = ship_run(args.run, args.dest)
-    facts = json.loads((dest / "run.json").read_text())
+    facts = json.loads((dest / "run.json").read_text(encoding="utf-8"))
     print(f"wrote {dest}: test " + ", ".join(f"{m} {v:.1f}" for m, v in facts["test"].items()))
     return 0
 

@@ -263,7 +263,7 @@ def install_mathjax(site_dir: Path) -> str:
     target = site_dir / "mathjax"
     version = importlib.metadata.version("jupyter-server-mathjax")
     stamp = target / "VERSION"
-    if not (stamp.is_file() and stamp.read_text().strip() == version):
+    if not (stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == version):
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         ignore = shutil.ignore_patterns(*_MATHJAX_SKIP)
@@ -275,7 +275,7 @@ def install_mathjax(site_dir: Path) -> str:
                 shutil.copy2(source, target / part)
         if (static / "LICENSE").is_file():
             shutil.copy2(static / "LICENSE", target / "LICENSE")
-        stamp.write_text(version + "\n")
+        stamp.write_text(version + "\n", encoding="utf-8")
     return f"mathjax/MathJax.js?config={MATHJAX_CONFIG}"
 
 
