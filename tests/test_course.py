@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -122,3 +123,20 @@ def test_the_series_runs_with_the_reference_solutions_and_shows_no_machine_path(
         for cell in checks:
             printed = "".join("".join(o.get("text", "")) for o in cell["outputs"])
             assert "passed" in printed, (path.name, printed)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_without_the_library_the_first_code_cell_says_how_to_install_it(path: Path, monkeypatch) -> None:
+    """On a hosted Jupyter without the project, the cell after the parameters stops with one line giving
+    the two install commands (README, "Colab or a hosted Jupyter"), not an ImportError traceback."""
+    cells = _cells(path)
+    first = next(i for i, c in enumerate(cells) if "parameters" in _tags(c))
+    source = next(c for c in cells[first + 1 :] if c.cell_type == "code").source
+    guard = source.split("\n\n", 1)[0]
+    assert guard.startswith("try:") and "import sptseg_lib" in guard
+    monkeypatch.setitem(sys.modules, "sptseg_lib", None)  # import sptseg_lib now raises ImportError
+    with pytest.raises(SystemExit) as stopped:
+        exec(compile(guard, path.name, "exec"), {})
+    message = str(stopped.value)
+    assert "\n" not in message and "git clone" in message
+    assert 'pip install -e "./sptseg[notebooks]"' in message
