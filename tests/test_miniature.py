@@ -233,6 +233,7 @@ def _baselines_unseen(tiny_clip, dataset: ShapesDataset) -> dict[str, float]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # 84 s on an idle 2-core CI machine; over 600 s when other suites share it
 def test_a_short_run_beats_the_training_free_baselines_on_unseen_classes(tmp_path, tiny_clip) -> None:
     """400 iterations of the SPT-SEG recipe on the 200 validation scenes, with torch's default threads
     (both cores of the CI machine, which runs one test at a time: 84 s of training there, 1.8x faster than
