@@ -27,22 +27,17 @@ import contextlib
 import json
 import math
 import os
-import random
-import shlex
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
-from tqdm.auto import tqdm
+from torch.utils.data import DataLoader, Dataset
 
 from .amp import amp_plan, grad_scaler
 from .checkpoint import (
@@ -57,7 +52,7 @@ from .checkpoint import (
     save_checkpoint,
     unreadable_reason,
 )
-from .config import ExperimentConfig, TrainConfig
+from .config import ExperimentConfig
 from .data.factory import build_dataset
 from .data.splits import UNSEEN_PSEUDO, ZeroShotSplit, get_split, remap_for_training, training_classes
 from .distributed import DistInfo, init_distributed
@@ -71,161 +66,15 @@ from .interrupts import (
 from .losses import SegmentationCriterion
 from .model import build_model
 from .run_lock import hold_run_folder
-
-# ---------------------------------------------------------------------------------------------
-# learning-rate schedule
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PolyWarmupSchedule:
-    """mmcv's ``poly`` policy with linear warm-up, as a closed form of the iteration (0-based).
-
-    ``poly(t) = (lr - min_lr) (1 - t/T)^power + min_lr``; during warm-up (``t < W``) the rate is
-    ``poly(t) (1 - (1 - t/W)(1 - warmup_ratio))``, i.e. it rises linearly from ``warmup_ratio x poly(0)``.
-    """
-
-    lr: float
-    iterations: int
-    power: float = 0.9
-    min_lr: float = 1e-6
-    warmup_iters: int = 1500
-    warmup_ratio: float = 1e-6
-
-    @classmethod
-    def from_config(cls, t: TrainConfig) -> PolyWarmupSchedule:
-        """The schedule a :class:`~sptseg_lib.config.TrainConfig` describes."""
-        return cls(t.lr, t.iterations, t.poly_power, t.min_lr, t.warmup_iters, t.warmup_ratio)
-
-    def lr_at(self, step: int) -> float:
-        progress = min(step, self.iterations) / self.iterations
-        regular = (self.lr - self.min_lr) * (1.0 - progress) ** self.power + self.min_lr
-        if step < self.warmup_iters:
-            k = (1.0 - step / self.warmup_iters) * (1.0 - self.warmup_ratio)
-            return regular * (1.0 - k)
-        return regular
-
-    def state_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-# ---------------------------------------------------------------------------------------------
-# data: a seeded view and an endless sharded sampler
-# ---------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def seeded_rngs(seed: int) -> Iterator[None]:
-    """Run a block under torch / numpy / python generators seeded with ``seed``, then put them back."""
-    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)  # noqa: NPY002
-        random.seed(seed)
-        try:
-            yield
-        finally:
-            np.random.set_state(np_state)  # noqa: NPY002
-            random.setstate(py_state)
-
-
-class SeededItems(Dataset):
-    """Wraps a data set so that item ``(epoch, index)`` is produced under seed ``hash(seed, epoch, index)``.
-
-    Random augmentations then depend only on the sample, not on the worker, the process count, or whether
-    the run was interrupted.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, key: tuple[int, int]) -> Any:
-        epoch, index = key
-        seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
-        with seeded_rngs(seed):
-            return self.dataset[index]
-
-
-class EndlessShardSampler(Sampler):
-    """This process's shard of epoch after epoch (a ``DistributedSampler`` per epoch), from an offset.
-
-    Yields ``(epoch, index)``; ``start`` items of this shard's stream are skipped (resume).
-    """
-
-    def __init__(self, length: int, rank: int, world_size: int, seed: int, start: int = 0) -> None:
-        if length < world_size:
-            raise ValueError(f"the training set has {length} items, fewer than the {world_size} processes")
-        self.sampler = DistributedSampler(
-            range(length), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
-        )
-        self.start = start
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        per_epoch = len(self.sampler)
-        epoch, offset = divmod(self.start, per_epoch)
-        while True:
-            self.sampler.set_epoch(epoch)
-            for index in list(self.sampler)[offset:]:
-                yield epoch, index
-            epoch, offset = epoch + 1, 0
-
-
-def default_num_workers() -> int:
-    """DataLoader workers when ``data.num_workers`` is ``None``: ``min(4, CPUs this process may use - 1)``.
-
-    The CPUs are ``os.sched_getaffinity(0)`` where the platform has it (a container's or ``taskset``'s
-    limit), else ``os.cpu_count()``; one is left to the training loop itself, so a 2-CPU machine gets one
-    worker and a 1-CPU machine none (the items are then made in the main process). Under ``torchrun`` every
-    process picks this number for itself: set ``data.num_workers`` to share a machine's CPUs differently.
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(0, min(4, cpus - 1))
-
-
-# ---------------------------------------------------------------------------------------------
-# targets
-# ---------------------------------------------------------------------------------------------
-
-
-def pseudo_label_unseen(
-    mask_logits: torch.Tensor, target: torch.Tensor, channel_classes: tuple[int, ...], unseen: tuple[int, ...]
-) -> torch.Tensor:
-    """ZegCLIP self-training (docs/reference.md §6.3): fill the ``UNSEEN_PSEUDO`` pixels of ``target``.
-
-    Args:
-        mask_logits: (B, C, h, w) current predictions (any resolution; resized bilinearly to the labels).
-        target: (B, H, W) long, transductive targets (``UNSEEN_PSEUDO`` where the ground truth is unseen).
-        channel_classes: class of each channel (transductive: all classes, channel ``c`` = class ``c``).
-        unseen: the unseen class indices.
-
-    Returns:
-        (B, H, W) long: every ``UNSEEN_PSEUDO`` pixel gets the unseen channel whose sigmoid is highest
-        there (argmax of logits = argmax of sigmoid); other pixels are unchanged.
-    """
-    hole = target == UNSEEN_PSEUDO
-    if not hole.any():
-        return target
-    channels = torch.tensor([channel_classes.index(c) for c in unseen], device=mask_logits.device)
-    with torch.no_grad():
-        scores = F.interpolate(
-            mask_logits.detach().float()[:, channels],
-            size=target.shape[-2:],
-            mode="bilinear",
-            align_corners=False,
-        )
-        best = channels[scores.argmax(1)]
-    return torch.where(hole, best.to(target.device), target)
-
-
-# ---------------------------------------------------------------------------------------------
-# the trainer
-# ---------------------------------------------------------------------------------------------
+from .run_log import progress_bar, resume_command, start_record, trim_log
+from .train_data import (
+    EndlessShardSampler,
+    PolyWarmupSchedule,
+    SeededItems,
+    default_num_workers,
+    pseudo_label_unseen,
+    seeded_rngs,
+)
 
 MASK_NORMALISED_TERMS = frozenset({"focal", "dice"})
 """Loss terms that :class:`~sptseg_lib.losses.SegmentationCriterion` divides by ``num_masks``."""
@@ -411,8 +260,6 @@ class Trainer:
             self.text = self.model.class_embeddings(names).to(self.device)
         self.run_lock = hold_run_folder(self.out_dir) if self.dist.is_main else None  # last: one writer
 
-    # -----------------------------------------------------------------------------------------
-
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_trainable_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -585,7 +432,7 @@ class Trainer:
             (self.out_dir / "config.json").write_text(self.experiment.to_json() + "\n", encoding="utf-8")
         dropped = self._trim_log() if not self._log_checked else 0
         self._log_checked = True
-        self._log({**self._start_record(), "log_records_dropped": dropped})
+        self._log({**start_record(self), "log_records_dropped": dropped})
         # torchrun passes a signal on to processes that (Ctrl-C) already got it: never abandon a step there.
         under_torchrun = "TORCHELASTIC_RUN_ID" in os.environ
         requests = StopRequests(abandon=not (self.dist.distributed or under_torchrun))
@@ -595,7 +442,7 @@ class Trainer:
             self._stop = requests
             try:
                 batches = self._loader()
-                bar = self._bar(stop)
+                bar = progress_bar(self.experiment.name, self.step, self.progress and self.dist.is_main, stop)
                 window_start, window_steps = time.perf_counter(), 0
                 try:
                     while self.step < stop and not self._stop_agreed():
@@ -653,7 +500,7 @@ class Trainer:
         """Write the checkpoint of the last completed step, log the interrupt, raise TrainingInterrupted."""
         t = self.experiment.train
         why = requests.signals[0] if requests.signals else "a signal to another process of the job"
-        command = self._command()
+        command = resume_command(self.out_dir, self.dist.world_size)
         if self.step == 0:
             self._log({"event": "interrupted", "signal": why, "step": 0, "checkpoint": None})
             raise TrainingInterrupted(
@@ -680,16 +527,6 @@ class Trainer:
             step=self.step,
             checkpoint=path,
         )
-
-    def _command(self) -> str:
-        """The command line that continues this run (its ``config.json`` names every setting)."""
-        out = shlex.quote(str(self.out_dir))
-        config = shlex.quote(str(self.out_dir / "config.json"))
-        if self.dist.distributed:
-            start = f"torchrun --nproc-per-node {self.dist.world_size} -m sptseg_lib"
-        else:
-            start = "python -m sptseg_lib"
-        return f"{start} train --config {config} --out {out}"
 
     # --- checkpoints and logs ------------------------------------------------------------------
 
@@ -724,29 +561,6 @@ class Trainer:
         self._saved_step = self.step
         return path
 
-    def _start_record(self) -> dict[str, Any]:
-        t = self.experiment.train
-        return {
-            "event": "resume" if self.resume_from else "start",
-            "resumed_from": str(self.resume_from) if self.resume_from else None,
-            "step": self.step,
-            "experiment": self.experiment.name,
-            "setting": t.setting,
-            "schedule": t.schedule,
-            "seed": t.seed,
-            "world_size": self.dist.world_size,
-            "micro_batch": self.micro_batch,
-            "accumulation": self.accumulation,
-            "num_workers": self.num_workers,
-            "effective_batch": self.micro_batch * self.dist.world_size * self.accumulation,
-            "device": str(self.device),
-            **self.amp.record(),
-            "compile": t.compile,
-            "trainable_parameters": sum(p.numel() for _, p in self.trainable),
-            "trainable_names": [n for n, _ in self.trainable],
-            "channel_classes": list(self.channel_classes),
-        }
-
     def _reduce(self, terms: dict[str, float]) -> dict[str, float]:
         """Loss terms averaged over processes (for the log only)."""
         if not self.dist.distributed:
@@ -765,53 +579,8 @@ class Trainer:
             f.write(json.dumps(record, default=str) + "\n")
 
     def _trim_log(self) -> int:
-        """Drop the ``log.jsonl`` step records after ``self.step`` (and half-written lines); returns how many.
-
-        Called by the first :meth:`fit`: a resumed run repeats the steps between its checkpoint and the
-        interrupt, so without this they would be logged twice (a fresh run drops those of a run that
-        died before its first checkpoint). Event records (``start``, ``resume``, ``interrupted``) stay. The
-        file is rewritten atomically (a temporary file, then ``os.replace``).
-        """
-        path = self.out_dir / "log.jsonl"
-        if not self.dist.is_main or not path.is_file():
-            return 0
-        lines = path.read_text(encoding="utf-8").splitlines()
-        keep = []
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and "event" not in record and record.get("step", 0) > self.step:
-                continue
-            keep.append(line)
-        if len(keep) == len(lines):
-            return 0
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return len(lines) - len(keep)
-
-    def _bar(self, total: int) -> Any:
-        return tqdm(
-            total=total,
-            initial=self.step,
-            disable=not (self.progress and self.dist.is_main),
-            desc=self.experiment.name,
-            unit="it",
-            dynamic_ncols=True,
-        )
-
-
-def train(
-    experiment: ExperimentConfig, out_dir: str | Path, *, resume: bool = False, **kwargs: Any
-) -> tuple[Trainer, dict[str, float]]:
-    """Build a :class:`Trainer` and run its whole schedule; returns it and the last log record."""
-    trainer = Trainer(experiment, out_dir, resume=resume, **kwargs)
-    return trainer, trainer.fit()
+        """Drop the ``log.jsonl`` step records after ``self.step`` (:func:`sptseg_lib.run_log.trim_log`)."""
+        return trim_log(self.out_dir / "log.jsonl", self.step) if self.dist.is_main else 0
 
 
 __all__ = [
@@ -828,5 +597,4 @@ __all__ = [
     "init_distributed",
     "pseudo_label_unseen",
     "seeded_rngs",
-    "train",
 ]

@@ -77,11 +77,11 @@ def test_fused_term_sums_do_not_depend_on_the_blocks(
     monkeypatch: pytest.MonkeyPatch, block: str, case: str
 ) -> None:
     """Blocks of several images, of one image's class runs, and of a single map give the same sums."""
-    from sptseg_lib import losses
+    from sptseg_lib import losses_fused
 
     pixels = 13 * 23
     elements = {"one map": 1, "two maps": 2, "one image": 5, "two images": 10}[block] * pixels
-    monkeypatch.setattr(losses, "FUSED_BLOCK_ELEMENTS", elements)
+    monkeypatch.setattr(losses_fused, "FUSED_BLOCK_ELEMENTS", elements)
     _check_fused_term_sums(case, "odd")
 
 

@@ -145,3 +145,14 @@ def test_every_cited_reference_section_exists() -> None:
                     missing.append(f"{path}:{line}: §{section} in {m.group(0)!r}")
     assert cited > 50, f"only {cited} citations of docs/reference.md found: is the pattern still right?"
     assert not missing, "no such heading in docs/reference.md:\n" + "\n".join(missing)
+
+
+def test_no_library_module_exceeds_600_lines() -> None:
+    """The house rule: a module of ``sptseg_lib/`` that grows past 600 lines is split along its jobs."""
+    root = Path(__file__).resolve().parent.parent / "sptseg_lib"
+    long = {
+        str(p.relative_to(root)): n
+        for p in root.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600
+    }
+    assert not long, f"modules over 600 lines (split them along their jobs): {long}"
