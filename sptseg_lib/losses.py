@@ -42,7 +42,7 @@ the same trajectory up to accumulated rounding differences.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -93,20 +93,36 @@ def binary_targets(
     return (labels[:, None] == classes[None, :, None, None]).float()
 
 
-def count_masks(present: torch.Tensor) -> float:
+def class_presence(labels: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """``(B, C)`` bool: True where class ``c`` occurs in image ``b`` of ``labels`` ``(B, H, W)``.
+
+    The ignore label (and anything outside ``0..C-1``) is not a class: it is dropped.
+    """
+    b = labels.shape[0]
+    flat = labels.long().flatten(1)
+    keep = (flat != ignore_index) & (flat >= 0) & (flat < num_classes)
+    image = torch.arange(b, device=labels.device)[:, None].expand_as(flat)
+    present = torch.zeros(b * num_classes, dtype=torch.bool, device=labels.device)
+    present[(image * num_classes + flat)[keep]] = True
+    return present.view(b, num_classes)
+
+
+def count_masks(present: torch.Tensor, group: Any = None) -> float:
     """``num_masks``: the number of (image, present class) pairs in the global batch (docs/reference.md §5.1).
 
-    Under ``torch.distributed`` the local counts are summed over processes and divided by the world
-    size (each process divides its own loss by the per-process average). Clamped to at least 1.
+    Under ``torch.distributed`` the local counts are summed over the processes of ``group`` (``None``: the
+    default group) and divided by their number (each process divides its own loss by the per-process
+    average). Clamped to at least 1.
 
     Args:
-        present: ``(B, C)`` bool, True where class ``c`` occurs in image ``b``.
+        present: ``(B, C)`` bool, True where class ``c`` occurs in image ``b`` (:func:`class_presence`).
+        group: the process group to sum over.
     """
     n = present.sum().to(torch.float64)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         n = n.to(torch.float32)
-        torch.distributed.all_reduce(n)
-        n = n / torch.distributed.get_world_size()
+        torch.distributed.all_reduce(n, group=group)
+        n = n / torch.distributed.get_world_size(group)
     return max(float(n), 1.0)
 
 
@@ -421,12 +437,25 @@ class SegmentationCriterion:
         }
         return torch.stack([sums[name]() for name in self.terms])
 
-    def __call__(self, mask_logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Weighted loss terms of one batch.
+    def __call__(
+        self,
+        mask_logits: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        num_masks: float | None = None,
+        micro_batches: int = 1,
+    ) -> dict[str, torch.Tensor]:
+        """Weighted loss terms of one batch, or of one micro-batch's share of an optimiser step.
 
         Args:
             mask_logits: ``(B, C, h, w)`` decoder mask logits (token resolution, any float dtype).
             labels: ``(B, H, W)`` long channel indices ``0..C-1`` and ``ignore_index``.
+            num_masks: the normaliser of ``focal`` and ``dice`` (:func:`count_masks`); ``None`` counts the
+                (image, present class) pairs of ``labels`` (over all processes). A trainer that splits a
+                step into micro-batches passes the step's count, so that the micro-batches' terms add up
+                to the loss of the whole step.
+            micro_batches: the number of equal micro-batches of the step: ``ssim``, a mean over pixels,
+                is divided by it.
 
         Returns:
             ``{"focal": ..., "ssim": ..., "dice": ..., "loss": total}`` (float32 scalars), each term already
@@ -437,17 +466,14 @@ class SegmentationCriterion:
                 f"expected mask_logits (B, C, h, w) and labels (B, H, W) with one B, got "
                 f"{tuple(mask_logits.shape)} and {tuple(labels.shape)}"
             )
+        if micro_batches < 1:
+            raise ValueError(f"micro_batches must be >= 1, got {micro_batches}")
         b, c = mask_logits.shape[:2]
         check_labels(labels, c, self.ignore_index)
         labels = labels.long()
-        # (B, C) presence of each class (the ignore label falls outside 0..C-1 and is dropped)
-        flat = labels.flatten(1)
-        keep = flat != self.ignore_index
-        image = torch.arange(b, device=labels.device)[:, None].expand_as(flat)
-        present = torch.zeros(b * c, dtype=torch.bool, device=labels.device)
-        present[(image * c + flat)[keep]] = True
-        present = present.view(b, c)
-        num_masks = count_masks(present)
+        present = class_presence(labels, c, self.ignore_index)
+        if num_masks is None:
+            num_masks = count_masks(present)
 
         with torch.autocast(device_type=mask_logits.device.type, enabled=False):
             sums = _sum_over_class_chunks(
@@ -464,6 +490,8 @@ class SegmentationCriterion:
             else:
                 value = value / num_masks
             out[name] = self.weights[name] * value
+            if name == "ssim" and micro_batches > 1:
+                out[name] = out[name] * (1.0 / micro_batches)
         out["loss"] = torch.stack(list(out.values())).sum()
         return out
 
@@ -519,6 +547,7 @@ __all__ = [
     "SegmentationCriterion",
     "binary_targets",
     "check_labels",
+    "class_presence",
     "count_masks",
     "dice_loss",
     "focal_loss",

@@ -31,7 +31,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -124,10 +124,11 @@ class Trainer:
         model: an ``SPTSeg`` (or anything with its interface); ``None`` = ``build_model(experiment.model)``.
         criterion: ``(mask_logits (B,C,h,w), target (B,H,W)) -> dict(loss=..., <terms>)``; ``None`` = the
             :class:`~sptseg_lib.losses.SegmentationCriterion` with the config's weights.
-        resume: continue from the newest ``iter_*.pt`` in ``out_dir`` that loads (after checking it is this
-            experiment); newer unreadable ones (truncated, corrupt) are skipped with a warning naming them.
-            A folder without checkpoints is an error (nothing to resume); for "continue if there is
-            anything to continue", pass ``resume=latest_checkpoint(out_dir) is not None``.
+        resume: ``True``: continue from the newest ``iter_*.pt`` in ``out_dir`` that loads (after checking
+            it is this experiment); newer unreadable ones (truncated, corrupt) are skipped with a warning
+            naming them; a folder without checkpoints is an error (nothing to resume). ``False``: a fresh
+            run; a folder that holds checkpoints is refused. ``"auto"``: continue if there is anything to
+            continue, else start fresh (train-or-resume, as detectron2's ``resume_or_load``).
         device: ``None`` = this process's GPU, else the CPU.
         progress: show a tqdm bar (notebook-aware) on the main process.
     """
@@ -141,7 +142,7 @@ class Trainer:
         split: ZeroShotSplit | None = None,
         model: nn.Module | None = None,
         criterion: Callable[..., dict[str, torch.Tensor]] | None = None,
-        resume: bool = False,
+        resume: bool | Literal["auto"] = False,
         device: str | torch.device | None = None,
         progress: bool = True,
     ) -> None:
@@ -168,6 +169,8 @@ class Trainer:
         # --- the output folder: never clobber another run ------------------------------------
         self.resume_from: Path | None = None
         resume_state = None
+        if resume == "auto":
+            resume = latest_checkpoint(self.out_dir) is not None
         if not resume:
             existing = latest_checkpoint(self.out_dir)
             if existing is not None:

@@ -338,8 +338,8 @@ def test_num_masks_is_averaged_over_processes(monkeypatch: pytest.MonkeyPatch) -
     reduction is in test_metrics.py::test_distributed_reductions)."""
     dist = torch.distributed
     monkeypatch.setattr(dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
-    monkeypatch.setattr(dist, "all_reduce", lambda t: t.add_(5.0))  # the other rank's 5 pairs
+    monkeypatch.setattr(dist, "get_world_size", lambda group=None: 2)
+    monkeypatch.setattr(dist, "all_reduce", lambda t, group=None: t.add_(5.0))  # the other rank's 5 pairs
     present = torch.zeros(2, 4, dtype=torch.bool)
     present.view(-1)[:3] = True
     assert count_masks(present) == 4.0
