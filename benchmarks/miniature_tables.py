@@ -1,6 +1,6 @@
 """The paper's Tables 1-4 in miniature: every row trained on the shapes world with the shipped tiny CLIP.
 
-Each row is a ``shapes-*`` preset (``sptseg_lib/config.py``) trained by the project's own trainer with its
+Each row is a ``shapes-*`` preset (``sptseg_lib/config/``) trained by the project's own trainer with its
 own losses, for ``--iterations`` steps (the warm-up scaled with it), and scored on the fixed 200-image
 ``test`` split of the shapes world by :func:`sptseg_lib.evaluate.evaluate` (whole-image inference, the
 inductive seen-class penalty 0.1). Every row gets ``--seeds`` seeds (``train.seed``: decoder and prompt

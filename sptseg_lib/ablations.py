@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import EXPERIMENT_PRESETS
+from .config import EXPERIMENT_PRESETS, TABLE_FAMILIES
 
-FAMILIES = ("shapes", "voc", "coco")
+FAMILIES = tuple(TABLE_FAMILIES)
 """Preset families with every ablation row: the miniature, PASCAL VOC and COCO-Stuff."""
 
 

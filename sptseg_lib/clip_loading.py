@@ -16,7 +16,9 @@ at once (with ``HF_HUB_OFFLINE=1`` nothing touches the network), telling the use
 The environment variable ``SPTSEG_CLIP_WEIGHTS`` (a local file) replaces the download of a hub tag.
 
 Importing this module registers every JSON model config in ``sptseg_lib/model_configs/`` with open_clip,
-e.g. ``sptseg-test-tiny`` (64x64 images, 8x8 token grid) for fast tests.
+e.g. ``sptseg-test-tiny`` (64x64 images, 8x8 token grid) for fast tests. The names of the project's CLIP
+configs and weights (:data:`TINY_CLIP_WEIGHTS`, ...) are defined in :mod:`sptseg_lib.config.clip`, which the
+configs import without open_clip, and re-exported here.
 """
 
 from __future__ import annotations
@@ -29,26 +31,17 @@ from pathlib import Path
 import open_clip
 import torch
 
-WEIGHTS_ENV_VAR = "SPTSEG_CLIP_WEIGHTS"
-MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
-PROJECT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-PROJECT_WEIGHTS_PREFIX = "project:"
-"""``pretrained="project:<path>"`` names weights the project ships, ``<path>`` relative to its ``data/``
-folder (``project:tiny_clip/sptseg-tiny-clip.pt``). Unlike an absolute path it reads the same in every
-checkout, so the configs stored in checkpoints that name it stay valid when the checkout moves."""
+from .config.clip import (
+    FABRICS_CLIP_WEIGHTS,
+    MODEL_CONFIG_DIR,
+    PROJECT_WEIGHTS_PREFIX,
+    STRIPES_CLIP_WEIGHTS,
+    TINY_CLIP_NAME,
+    TINY_CLIP_WEIGHTS,
+)
 
-TINY_CLIP_NAME = "sptseg-tiny-clip"
-"""The open_clip config of the project's tiny CLIP (``model_configs/sptseg-tiny-clip.json``: 64-px images,
-a 4-block width-128 ViT with 8-px patches, an 8 x 8 token grid), the miniature's stand-in for ViT-B/16."""
-TINY_CLIP_WEIGHTS = f"{PROJECT_WEIGHTS_PREFIX}tiny_clip/{TINY_CLIP_NAME}.pt"
-"""The shipped tiny CLIP's weights (``data/tiny_clip/``), as the ``pretrained`` value the miniature presets
-store: relative to the project's ``data/`` folder, so that it reads the same in every checkout."""
-STRIPES_CLIP_WEIGHTS = f"{PROJECT_WEIGHTS_PREFIX}tiny_clip_stripes/{TINY_CLIP_NAME}.pt"
-"""The same tiny CLIP architecture pretrained the same way on the stripes world (``data/tiny_clip_stripes/``),
-the CLIP of the ``stripes-*`` presets."""
-FABRICS_CLIP_WEIGHTS = f"{PROJECT_WEIGHTS_PREFIX}tiny_clip_fabrics/{TINY_CLIP_NAME}.pt"
-"""The same again on the fabrics world (``data/tiny_clip_fabrics/``), the CLIP of the ``fabrics-*``
-presets."""
+WEIGHTS_ENV_VAR = "SPTSEG_CLIP_WEIGHTS"
+PROJECT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 open_clip.add_model_config(MODEL_CONFIG_DIR)
 
@@ -67,14 +60,6 @@ def build_tiny_clip() -> open_clip.CLIP:
 
 class PretrainedWeightsError(RuntimeError):
     """CLIP weights were asked for but cannot be had (offline, download failure, missing file)."""
-
-
-def vision_depth(model_name: str) -> int | None:
-    """Transformer blocks of an open_clip model's image tower (ViT-B-16: 12), ``None`` if the config is
-    unknown; read from the registered JSON config, without building the model."""
-    cfg = open_clip.get_model_config(model_name)
-    layers = (cfg or {}).get("vision_cfg", {}).get("layers")
-    return layers if isinstance(layers, int) else None
 
 
 def _how_to_provide(model_name: str, tag: str) -> str:

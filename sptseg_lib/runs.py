@@ -36,7 +36,7 @@ from .checkpoint import (
     load_checkpoint,
 )
 from .clip_loading import PROJECT_DATA_DIR
-from .config import RUNTIME_FIELDS, ExperimentConfig, config_differences, experiment_preset
+from .config import RUNTIME_FIELDS, TABLE_FAMILIES, ExperimentConfig, config_differences, experiment_preset
 from .data.factory import build_dataset
 from .data.splits import get_split
 from .evaluate import evaluate, report_paths, write_report
@@ -49,7 +49,7 @@ SHIPPED_RUNS = PROJECT_DATA_DIR / "miniature"
 evaluation), and the miniature tables (``data/miniature/tables.json``)."""
 SMOKE_ITERATIONS = 40
 """Iterations a smoke-profile notebook trains when no finished run is found (batch 16): under a minute."""
-DATASET_FAMILIES = {"shapes": "shapes", "voc": "voc", "coco_stuff": "coco"}
+DATASET_FAMILIES = {dataset: family for family, dataset in TABLE_FAMILIES.items()}
 """Data set name -> the prefix of its presets (``shapes-sptseg``, ``voc-sptseg``, ``coco-sptseg``)."""
 TABLES_FILE = "tables.json"
 _SCHEDULE_FIELDS = frozenset({"train.iterations", "train.warmup_iters", "train.seed", "train.schedule"})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,12 +13,20 @@ from sptseg_lib.config import (
     EXPERIMENT_PRESETS,
     MINIATURE_WORLDS,
     MODEL_PRESETS,
+    PAPER_DEPTH,
     RUNTIME_FIELDS,
+    TABLE_FAMILIES,
+    TINY_CLIP_DEPTH,
+    TINY_CLIP_NAME,
     ExperimentConfig,
+    ModelConfig,
     TrainConfig,
     config_differences,
     experiment_preset,
+    vision_depth,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TABLE_ROWS = {
     # Table 1 / Table 2: baseline, +SPT, +SGD, SPT-SEG
@@ -123,3 +134,51 @@ def test_bad_values_and_unknown_presets_are_clear_errors() -> None:
         TrainConfig(setting="semi")
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp="fp8")
+
+
+def test_every_table_family_has_every_row_on_its_data_set() -> None:
+    for family, dataset in TABLE_FAMILIES.items():
+        for row in TABLE_ROWS:
+            assert experiment_preset(f"{family}-{row}").data.dataset == dataset
+
+
+def _python(code: str) -> str:
+    """``code`` run by a fresh interpreter in the repository root (its ``sptseg_lib``); its stdout."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def test_the_configs_import_without_torch_open_clip_or_numpy() -> None:
+    loaded = _python(
+        "import sys, sptseg_lib.config as c; c.experiment_preset('shapes-sptseg'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'open_clip', 'numpy'}))"
+    )
+    assert loaded.strip() == "[]"
+
+
+def test_vit_depths_read_from_the_files_match_open_clips_registry() -> None:
+    """Without open_clip, every model config's depth is read from the JSON files; it must be what open_clip
+    registers (with the project's configs added)."""
+    mismatches = _python(
+        "import sys\n"
+        "from sptseg_lib.config.clip import MODEL_CONFIG_DIR, _open_clip_config_dir, vision_depth\n"
+        "names = [p.stem for d in (_open_clip_config_dir(), MODEL_CONFIG_DIR) for p in d.glob('*.json')]\n"
+        "from_files = {n: vision_depth(n) for n in [*names, 'no-such-model']}\n"
+        "assert 'open_clip' not in sys.modules\n"
+        "import open_clip, sptseg_lib.clip_loading\n"
+        "assert set(open_clip.list_models()) <= set(names)\n"
+        "layers = {n: (open_clip.get_model_config(n) or {}).get('vision_cfg', {}).get('layers') "
+        "for n in from_files}\n"
+        "registered = {n: d if isinstance(d, int) else None for n, d in layers.items()}\n"
+        "print({n: (d, registered[n]) for n, d in from_files.items() if d != registered[n]})\n"
+    )
+    assert mismatches.strip() == "{}"
+    assert vision_depth(TINY_CLIP_NAME) == TINY_CLIP_DEPTH and vision_depth("ViT-B-16") == PAPER_DEPTH
+
+
+def test_spt_layers_beyond_the_vit_are_refused_when_the_config_is_made() -> None:
+    with pytest.raises(
+        ValueError, match=r"spt_layers \[12\] out of range: ViT-B-16's ViT has blocks 0\.\.11"
+    ):
+        ModelConfig(spt_layers=(12,))
+    assert ModelConfig(spt=False, spt_layers=(12,)).spt_layers == (12,), "unused layers are not checked"

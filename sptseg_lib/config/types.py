@@ -1,8 +1,9 @@
-"""One config system: dataclasses and a registry of named presets.
+"""The config types: :class:`ModelConfig`, :class:`DataConfig`, :class:`TrainConfig` and the
+:class:`ExperimentConfig` that joins them, with their validation, dict/JSON forms and dotted overrides.
 
-A preset name resolves to a :class:`ModelConfig` (and, in the training engine, to a full experiment).
-Every departure of the reference code from the paper is a field here, with the reference behaviour as
-the default and the alternative documented next to it (see ``docs/reference.md``).
+Every departure of the reference code from the paper is a field here, with the reference behaviour as the
+default and the alternative documented next to it (see ``docs/reference.md``). The named presets built from
+these types live in :mod:`sptseg_lib.config.presets`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .clip_loading import (
-    FABRICS_CLIP_WEIGHTS,
-    STRIPES_CLIP_WEIGHTS,
-    TINY_CLIP_NAME,
-    TINY_CLIP_WEIGHTS,
-    vision_depth,
-)
-from .config_overrides import _coerce, _example, _parse_assignment, _type_name
+from .clip import vision_depth
+from .overrides import _coerce, _example, _parse_assignment, _type_name
 
 SptGridMode = Literal["error", "interpolate"]
 GateInit = Literal["randn", "first_batch"]
@@ -119,106 +114,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
 
-def _blocks(first: int, last: int) -> tuple[int, ...]:
-    """Paper layer numbers are 1-based and inclusive ("1-6"); blocks are 0-based."""
-    return tuple(range(first - 1, last))
-
-
-_VOC = ModelConfig(prompt_tokens=10, templates="voc")
-_COCO = ModelConfig(prompt_tokens=100, templates="coco")
-
-MODEL_PRESETS: dict[str, ModelConfig] = {}
-
-
-def _register_family(dataset: str, base: ModelConfig) -> None:
-    MODEL_PRESETS[f"{dataset}-zegclip"] = base.replace(spt=False, sgd=False)
-    MODEL_PRESETS[f"{dataset}-spt"] = base.replace(spt=True, sgd=False)
-    MODEL_PRESETS[f"{dataset}-sgd"] = base.replace(spt=False, sgd=True)
-    MODEL_PRESETS[f"{dataset}-sptseg"] = base.replace(spt=True, sgd=True)
-    for first, last in ((1, 6), (6, 12), (1, 12), (11, 12), (1, 2)):
-        MODEL_PRESETS[f"{dataset}-sptseg-depth{first}-{last}"] = base.replace(spt_layers=_blocks(first, last))
-    for layers in (1, 3, 5):
-        MODEL_PRESETS[f"{dataset}-sptseg-dec{layers}"] = base.replace(decoder_layers=layers)
-
-
-_register_family("voc", _VOC)
-_register_family("coco", _COCO)
-
-# --- the miniature: the shipped tiny CLIP on the project's shapes world ---------------------------
-
-TINY_CLIP_DEPTH = 4
-"""Transformer blocks of the tiny CLIP's ViT (``model_configs/sptseg-tiny-clip.json``); ViT-B/16 has 12."""
-PAPER_DEPTH = 12
-
-
-def tiny_blocks(first: int, last: int, depth: int = TINY_CLIP_DEPTH) -> tuple[int, ...]:
-    """A paper layer range (1-based, inclusive, of 12) mapped proportionally onto a ViT of ``depth`` blocks.
-
-    Each tiny block stands for ``12 / depth`` paper blocks: paper block ``i`` (0-based) maps to tiny block
-    ``i * depth // 12``; the range maps to the set of tiny blocks its paper blocks fall in. For the 4-block
-    tiny CLIP: 1-2 -> (0,), 1-6 -> (0, 1), 6-12 -> (1, 2, 3), 11-12 -> (3,), 1-12 -> (0, 1, 2, 3).
-    """
-    if not 1 <= first <= last <= PAPER_DEPTH:
-        raise ValueError(f"paper layers must satisfy 1 <= first <= last <= 12, got {first}-{last}")
-    return tuple(sorted({i * depth // PAPER_DEPTH for i in _blocks(first, last)}))
-
-
-_SHAPES = ModelConfig(
-    clip_model=TINY_CLIP_NAME,
-    pretrained=TINY_CLIP_WEIGHTS,
-    image_size=64,
-    prompt_tokens=10,
-    spt_layers=tiny_blocks(1, 2),
-    decoder_ffn_dim=512,
-    templates="voc",
-    gate_init="first_batch",
-)
-"""The miniature of the VOC configuration: 64-px images (8 x 8 tokens), VOC's 10 prompt tokens and single
-template ("a photo of a {}", the tiny CLIP's pretraining caption), the paper's SPT layers 1-2 mapped onto
-the 4-block ViT (block 0), 3 decoder layers of width 128 (the tiny CLIP's embedding) with 8 heads and an
-FFN 4x the width (ViT-B/16: 2048 = 4 x 512). One departure from the reference: ``gate_init="first_batch"``,
-chosen on the validation scenes because the reference's random gate direction starts some seeds closed on
-every token (val hIoU std over 5 seeds 25.1 -> 2.9, ``data/miniature/spread/README.md``). Every other field
-is the reference default."""
-
-
-def _register_miniature(base: ModelConfig) -> None:
-    """The ``shapes-*`` family: the same rows as ``voc-*``, depth variants mapped by :func:`tiny_blocks`."""
-    MODEL_PRESETS["shapes-zegclip"] = base.replace(spt=False, sgd=False)
-    MODEL_PRESETS["shapes-spt"] = base.replace(spt=True, sgd=False)
-    MODEL_PRESETS["shapes-sgd"] = base.replace(spt=False, sgd=True)
-    MODEL_PRESETS["shapes-sptseg"] = base.replace(spt=True, sgd=True)
-    for first, last in ((1, 6), (6, 12), (1, 12), (11, 12), (1, 2)):
-        MODEL_PRESETS[f"shapes-sptseg-depth{first}-{last}"] = base.replace(
-            spt_layers=tiny_blocks(first, last)
-        )
-    for layers in (1, 3, 5):
-        MODEL_PRESETS[f"shapes-sptseg-dec{layers}"] = base.replace(decoder_layers=layers)
-
-
-_register_miniature(_SHAPES)
-for _world, _weights in (("stripes", STRIPES_CLIP_WEIGHTS), ("fabrics", FABRICS_CLIP_WEIGHTS)):
-    for _row in ("zegclip", "spt", "sgd", "sptseg"):  # the spectral worlds: Table 2's rows, their own CLIPs
-        MODEL_PRESETS[f"{_world}-{_row}"] = MODEL_PRESETS[f"shapes-{_row}"].replace(pretrained=_weights)
-
-
-def _lookup(registry: dict[str, Any], name: str) -> Any:
-    """``registry[name]``, or a clear error listing the known names."""
-    try:
-        return registry[name]
-    except KeyError:
-        known = ", ".join(sorted(registry))
-        raise KeyError(f"unknown preset {name!r}; known presets: {known}") from None
-
-
-def model_preset(name: str) -> ModelConfig:
-    """The :class:`ModelConfig` of a named preset, or a clear error listing the known names."""
-    return _lookup(MODEL_PRESETS, name)
-
-
-# =============================================================================================
-# Experiments: data + schedule + model, the unit the trainer, the CLI and the notebooks consume.
-# =============================================================================================
+# --- experiments: data + schedule + model, the unit the trainer, the CLI and the notebooks consume ---
 
 Setting = Literal["inductive", "transductive", "fully"]
 AmpMode = Literal["auto", "bf16", "fp16", "off"]
@@ -450,141 +346,21 @@ def config_differences(
 
 
 def load_experiment_json(path: str | Path) -> ExperimentConfig:
+    """The :class:`ExperimentConfig` a JSON file (a run's ``config.json``) holds."""
     return ExperimentConfig.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-# --- the registry ----------------------------------------------------------------------------
-
-_VOC_DATA = DataConfig(dataset="voc")
-_COCO_DATA = DataConfig(dataset="coco_stuff")
-_VOC_TRAIN = TrainConfig(
-    iterations=20_000, checkpoint_every=2000, schedule="paper and ZegCLIP: 20,000 iterations"
-)
-_COCO_SCHEDULES = {
-    # The SPT-SEG paper states 96,000 COCO iterations; ZegCLIP's released configs use 80,000.
-    "paper": (96_000, "SPT-SEG paper: 96,000 iterations"),
-    "zegclip": (80_000, "ZegCLIP configs: 80,000 iterations"),
-}
-_ZEGCLIP_LOSS = {"focal_weight": 100.0, "dice_weight": 1.0, "ssim_weight": 0.0}
-"""ZegCLIP's own loss (100 focal + 1 dice): its rows are the ZegCLIP numbers (Tables 1, 2)."""
-_SPT_LOSS = {"focal_weight": 100.0, "dice_weight": 0.0, "ssim_weight": 1.0}
-"""SPT-SEG's loss, eq. 10: alpha focal + beta SSIM, with ZegCLIP's weights (docs/reference.md §5.4-5.5)."""
-
-EXPERIMENT_PRESETS: dict[str, ExperimentConfig] = {}
-
-
-def _coco_train(schedule: str, **changes: Any) -> TrainConfig:
-    iters, text = _COCO_SCHEDULES[schedule]
-    return dataclasses.replace(_VOC_TRAIN, iterations=iters, checkpoint_every=8000, schedule=text, **changes)
-
-
-_SHAPES_DATA = DataConfig(dataset="shapes", crop_size=64, test_mode="whole", test_stride=64, num_workers=0)
-_SHAPES_TRAIN = TrainConfig(
-    iterations=1500,
-    batch_size=16,
-    lr=3e-3,
-    warmup_iters=112,
-    checkpoint_every=500,
-    log_every=10,
-    schedule="miniature: 1,500 iterations of batch 16 at lr 3e-3 (about 7 minutes on one idle CPU core)",
-)
-"""The miniature's recipe, the same for every ``shapes-*`` row: the reference optimiser (AdamW, poly decay,
-linear warm-up over the first 7.5% as VOC's 1,500 of 20,000, batch 16) on a CPU-sized schedule. The
-learning rate is 15x the reference's 2e-4, because the tiny head must learn in 1,500 steps what the
-reference's learns in 20,000: ``shapes-sptseg`` val hIoU after 1,000 iterations was 0.2 at 2e-4 (the
-stuff learnt, the objects not), 26.5 at 1e-3 and 37.9 at 3e-3 (scenes of the first, smaller objects);
-1,500 iterations at 3e-3 gave 44.5 there and 58.8 on the scenes drawn now (val mIoU(S) 70.3, mIoU(U)
-50.5). 1e-2 was no better than 3e-3 at 500 iterations."""
-
-
-MINIATURE_WORLDS: tuple[str, ...] = ("shapes", "stripes", "fabrics")
-"""The synthetic worlds (``sptseg_lib.data.shapes.WORLDS``), each the prefix of its presets."""
-
-
-def _register_shapes_experiments() -> None:
-    for model_name, model in MODEL_PRESETS.items():
-        world = model_name.split("-", 1)[0]
-        if world not in MINIATURE_WORLDS:
-            continue
-        loss = _ZEGCLIP_LOSS if model_name.endswith("-zegclip") else _SPT_LOSS
-        train = dataclasses.replace(_SHAPES_TRAIN, **loss)
-        EXPERIMENT_PRESETS[model_name] = ExperimentConfig(
-            model_name,
-            model,
-            dataclasses.replace(_SHAPES_DATA, dataset=world),
-            train,
-            description=f"{model_name}: miniature on the {world} world with its shipped tiny CLIP, inductive "
-            f"({train.schedule})",
-        )
-
-
-def _register_experiments() -> None:
-    for model_name, model in MODEL_PRESETS.items():
-        dataset = model_name.split("-", 1)[0]
-        if dataset in MINIATURE_WORLDS:
-            continue
-        loss = _ZEGCLIP_LOSS if model_name.endswith("-zegclip") else _SPT_LOSS
-        if dataset == "voc":
-            data, train = _VOC_DATA, dataclasses.replace(_VOC_TRAIN, **loss)
-        else:
-            schedule = "zegclip" if model_name.endswith("-zegclip") else "paper"
-            data, train = _COCO_DATA, _coco_train(schedule, **loss)
-        EXPERIMENT_PRESETS[model_name] = ExperimentConfig(
-            model_name, model, data, train, description=f"{model_name}, inductive ({train.schedule})"
-        )
-    _register_shapes_experiments()
-    # Table 1: transductive (ZegCLIP self-training) and fully supervised (asterisk rows).
-    for base_name in (
-        "voc-zegclip",
-        "voc-sptseg",
-        "coco-zegclip",
-        "coco-sptseg",
-        "shapes-zegclip",
-        "shapes-sptseg",
-    ):
-        base = EXPERIMENT_PRESETS[base_name]
-        half = base.train.iterations // 2
-        EXPERIMENT_PRESETS[f"{base_name}-transductive"] = dataclasses.replace(
-            base,
-            name=f"{base_name}-transductive",
-            train=dataclasses.replace(
-                base.train,
-                setting="transductive",
-                iterations=half,
-                schedule=f"{half:,} self-training iterations started from {base_name}'s checkpoint at "
-                f"iteration {half:,} (ZegCLIP: 10k from iter_10000 on VOC, 40k from iter_40000 on COCO)",
-            ),
-            description=f"{base_name}, transductive: pass --init-from <{base_name} run>/iter_{half:06d}.pt",
-        )
-        EXPERIMENT_PRESETS[f"{base_name}-fully"] = dataclasses.replace(
-            base,
-            name=f"{base_name}-fully",
-            train=dataclasses.replace(base.train, setting="fully"),
-            description=f"{base_name}, fully supervised (Table 1 asterisk row; {base.train.schedule})",
-        )
-
-
-_register_experiments()
-
-
-def experiment_preset(name: str) -> ExperimentConfig:
-    """The :class:`ExperimentConfig` of a named preset, or a clear error listing the known names."""
-    return _lookup(EXPERIMENT_PRESETS, name)
-
-
 __all__ = [
-    "EXPERIMENT_PRESETS",
-    "MINIATURE_WORLDS",
-    "MODEL_PRESETS",
     "RUNTIME_FIELDS",
-    "TINY_CLIP_WEIGHTS",
+    "AmpMode",
     "DataConfig",
     "ExperimentConfig",
+    "GateInit",
     "ModelConfig",
+    "Setting",
+    "SptGridMode",
+    "TestMode",
     "TrainConfig",
     "config_differences",
-    "experiment_preset",
     "load_experiment_json",
-    "model_preset",
-    "tiny_blocks",
 ]

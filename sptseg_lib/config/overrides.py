@@ -1,6 +1,6 @@
 """The typed ``--set section.field=value`` parser of :mod:`sptseg_lib.config`: an assignment read as YAML-like
 JSON, checked against the dataclass field's type hint, with messages that name the expected type and give an
-example. Depends on nothing of the configs themselves.
+example. Depends on nothing of the configs themselves (:mod:`sptseg_lib.config.types` applies it).
 """
 
 from __future__ import annotations
