@@ -368,7 +368,7 @@ def test_all_ignored_batch_gives_zero_loss_when_excluded() -> None:
 
 
 def test_term_gradients_match_analytic_cross_entropy_and_respect_ignore() -> None:
-    from sptseg_lib.losses import term_gradients
+    from sptseg_lib.viz.losses import term_gradients
 
     torch.manual_seed(0)
     logits = torch.randn(1, 3, 16, 16)
