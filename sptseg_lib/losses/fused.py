@@ -4,19 +4,20 @@ keeping the upsampled logits for the backward pass.
 
 :mod:`sptseg_lib.losses.terms` holds the textbook terms, and
 :class:`~sptseg_lib.losses.criterion.SegmentationCriterion` chooses this path (``fused="auto"``, the
-trainer's default, picks it on the CPU). One pass over cache-sized
-blocks of the upsampled maps in reused scratch tensors, with every term's gradient in closed form, instead
-of autograd through a dozen full-size ``(B, C, H, W)`` temporaries: the same value and gradient up to float
-rounding (``tests/test_fast_step.py``); on one CPU thread about 3x faster than the reference on the
-miniature's batch (16 images, 16 classes, 64 x 64: 23 against 70 ms forward and backward), 2x at
-ViT-B/16's 512 x 512 (``benchmarks/miniature_step.py --eager`` times whole steps). ``fused=False`` is the
-reference formulation, the one that trained the shipped miniature run; a run trained with the fused one
-follows the same trajectory up to accumulated rounding differences.
+trainer's default, picks it on the CPU). One pass over cache-sized blocks of the upsampled maps in reused
+scratch tensors, with every term's gradient in closed form, instead of autograd through a dozen full-size
+``(B, C, H, W)`` temporaries: the same value and gradient up to float rounding
+(``tests/test_fast_step.py``); on one CPU thread about 3x faster than the reference on the miniature's
+batch (16 images, 16 classes, 64 x 64: 23 against 70 ms forward and backward), 2x at ViT-B/16's
+512 x 512 (``benchmarks/miniature_step.py --eager`` times whole steps). ``fused=False`` is the reference
+formulation, the one that trained the shipped miniature run; a run trained with the fused one follows the
+same trajectory up to accumulated rounding differences.
 
 The SSIM part is :mod:`sptseg_lib.ssim`'s factorised evaluation: its operators
 (:func:`~sptseg_lib.ssim.interpolation_operator`, :func:`~sptseg_lib.ssim.axis_operators`,
-:func:`~sptseg_lib.ssim.window_operator`, :func:`~sptseg_lib.ssim.smooth`) and its closed-form gradient
-(:func:`~sptseg_lib.ssim.ssim_terms`), evaluated into the block's scratch tensors (:func:`_ssim_block`).
+:func:`~sptseg_lib.ssim.window_operator`, :func:`~sptseg_lib.ssim.smooth`) and the closed-form gradient
+derived at :func:`~sptseg_lib.ssim.ssim_terms`, evaluated in place in the block's scratch tensors, in an
+order of operations of its own (:func:`_ssim_block` says why).
 """
 
 from __future__ import annotations
