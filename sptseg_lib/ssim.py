@@ -14,7 +14,7 @@ with ``μ = G*·``, ``σx² = G*(x²) - μx²``, ``σxy = G*(xy) - μx μy`` and
   (each row of ``U`` mixes two neighbouring inputs). The window is separable too, ``G* m = Ĝ_H m Ĝ_Wᵀ``
   with banded matrices ``Ĝ``. So ``μx = (Ĝ_H U_h) z (Ĝ_W U_w)ᵀ`` and, because a product of two bilinear
   interpolations only couples neighbouring grid cells, ``G*(x²)`` is also a product of small matrices
-  with neighbour products of ``z`` (see :func:`_smoothed_moments`). Two of the five full-resolution
+  with neighbour products of ``z`` (see :func:`smoothed_moments`). Two of the five full-resolution
   convolutions (and their backward passes) become matrix products at the token grid; ``G*(y²) = G*y``
   for binary targets removes a third; and the pointwise formula has a closed-form gradient, computed in
   cache-sized blocks (:class:`_SsimSum`) instead of through a dozen autograd nodes on full-size maps.
@@ -50,9 +50,13 @@ def _check_window(window_size: int) -> None:
         raise ValueError(f"window_size must be odd, got {window_size}")
 
 
-def _smooth(maps: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Gaussian-weighted local means ``G*m`` of ``maps`` ``(..., H, W)``: every leading index is an
-    independent channel of one depthwise 2-D convolution with the window ``g gᵀ``, zero padding."""
+def smooth(maps: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Gaussian-weighted local means ``G*m`` of ``maps`` ``(..., H, W)``, returned in the same shape.
+
+    Every leading index is an independent channel of one depthwise 2-D convolution with the window
+    ``g gᵀ`` (``g``: the ``(window_size,)`` 1-D window of :func:`gaussian_window_1d`, in the maps' dtype),
+    zero padding.
+    """
     h, w = maps.shape[-2:]
     n = maps[..., 0, 0].numel()
     size = g.shape[0]
@@ -84,11 +88,11 @@ def ssim_map(
     _check_window(window_size)
     g = gaussian_window_1d(window_size, sigma).to(device=x.device, dtype=x.dtype)
     if y.requires_grad:
-        mu_x, mu_y, e_xx, e_yy, e_xy = _smooth(torch.stack([x, y, x * x, y * y, x * y]), g).unbind(0)
+        mu_x, mu_y, e_xx, e_yy, e_xy = smooth(torch.stack([x, y, x * x, y * y, x * y]), g).unbind(0)
     else:  # the usual case (y = binary targets): y's maps need no graph, which halves the backward
         with torch.no_grad():
-            mu_y, e_yy = _smooth(torch.stack([y, y * y]), g).unbind(0)
-        mu_x, e_xx, e_xy = _smooth(torch.stack([x, x * x, x * y]), g).unbind(0)
+            mu_y, e_yy = smooth(torch.stack([y, y * y]), g).unbind(0)
+        mu_x, e_xx, e_xy = smooth(torch.stack([x, x * x, x * y]), g).unbind(0)
     var_x = e_xx - mu_x * mu_x
     var_y = e_yy - mu_y * mu_y
     cov = e_xy - mu_x * mu_y
@@ -100,21 +104,28 @@ def ssim_map(
 # --- the factorised evaluation for upsampled logits ------------------------------------------------
 
 
-def _interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
+def interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
     """``U`` ``(n_out, n_in)`` float64: 1-D linear interpolation with ``align_corners=False``, exactly the
     weights ``F.interpolate(..., mode="bilinear")`` applies along one axis (row ``p`` holds the weights of
-    the inputs for output ``p``; at most two neighbouring entries are non-zero)."""
+    the inputs for output ``p``; at most two neighbouring entries are non-zero).
+
+    So ``F.interpolate(z, size=(H, W), mode="bilinear", align_corners=False) == U_h z U_wᵀ`` for ``z``
+    ``(..., h, w)``, with ``U_h = interpolation_matrix(h, H)`` and ``U_w = interpolation_matrix(w, W)``
+    (up to float rounding), and a gradient ``g`` ``(..., H, W)`` of the upsampled maps returns to the
+    grid as ``U_hᵀ g U_w``.
+    """
     eye = torch.eye(n_in, dtype=torch.float64)[None]
     return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[0].T
 
 
 @functools.lru_cache(maxsize=16)
-def _interpolation_operator(n_in: int, n_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """:func:`_interpolation_matrix` in ``dtype`` on ``device`` (cached: a constant of the two sizes)."""
-    return _interpolation_matrix(n_in, n_out).to(device=device, dtype=dtype)
+def interpolation_operator(n_in: int, n_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:func:`interpolation_matrix` ``(n_out, n_in)`` in ``dtype`` on ``device`` (cached: a constant of the
+    two sizes)."""
+    return interpolation_matrix(n_in, n_out).to(device=device, dtype=dtype)
 
 
-def _window_matrix(n: int, window_size: int, sigma: float) -> torch.Tensor:
+def window_matrix(n: int, window_size: int, sigma: float) -> torch.Tensor:
     """``Ĝ`` ``(n, n)`` float64, banded: ``Ĝ m`` is the 1-D Gaussian correlation of the columns of ``m``
     with zero padding (``Ĝ[p, q] = g[q - p + r]`` for ``|q - p| <= r``)."""
     g = gaussian_window_1d(window_size, sigma)
@@ -124,22 +135,41 @@ def _window_matrix(n: int, window_size: int, sigma: float) -> torch.Tensor:
     return torch.where(inside, g[offset.clamp(0, window_size - 1)], torch.zeros((), dtype=torch.float64))
 
 
+@functools.lru_cache(maxsize=8)
+def window_operator(
+    n: int, window_size: int, sigma: float, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """:func:`window_matrix` ``(n, n)`` in ``dtype`` on ``device`` (cached).
+
+    ``(Ĝ_H m) Ĝ_Wᵀ`` of maps ``m`` ``(..., H, W)`` is :func:`smooth` of them by two matrix products
+    (equal up to float rounding; cheaper than the depthwise convolution for small maps).
+    """
+    return window_matrix(n, window_size, sigma).to(device=device, dtype=dtype)
+
+
 @functools.lru_cache(maxsize=16)
-def _axis_operators(
+def axis_operators(
     n_in: int, n_out: int, window_size: int, sigma: float, dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For one axis: ``A = Ĝ U`` ``(n_out, n_in)`` and ``B = [Ĝ (U∘U) | Ĝ V]`` ``(n_out, 2 n_in)`` where
     ``V[p, i] = U[p, i] U[p, i+1]`` (0 for the last ``i``): the smoothed interpolation and the smoothed
-    products of interpolation weights of the same and of neighbouring inputs."""
-    u = _interpolation_matrix(n_in, n_out)
-    g = _window_matrix(n_out, window_size, sigma)
+    products of interpolation weights of the same and of neighbouring inputs (cached, in ``dtype`` on
+    ``device``).
+
+    For ``z`` ``(..., h, w)`` upsampled to ``x`` ``(..., H, W)``: ``μx = A_h z A_wᵀ`` and
+    ``G*(x²) = B_h P B_wᵀ`` with ``P`` the ``(..., 2h, 2w)`` :func:`neighbour_products` of ``z``
+    (:func:`smoothed_moments`); gradients ``(..., H, W)`` of ``μx`` and ``G*(x²)`` return as ``A_hᵀ g A_w``
+    (to ``z``) and ``B_hᵀ g B_w`` (to ``P``).
+    """
+    u = interpolation_matrix(n_in, n_out)
+    g = window_matrix(n_out, window_size, sigma)
     neighbours = F.pad(u[:, :-1] * u[:, 1:], (0, 1))
     a = g @ u
     b = torch.cat([g @ (u * u), g @ neighbours], 1)
     return a.to(device=device, dtype=dtype), b.to(device=device, dtype=dtype)
 
 
-def _smoothed_moments(
+def smoothed_moments(
     z: torch.Tensor, size: tuple[int, int], window_size: int, sigma: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``μx = G*x`` and ``G*(x²)`` of ``x = upsample(z)`` without forming ``x``.
@@ -151,7 +181,7 @@ def _smoothed_moments(
         x² = U²·(z z)·U²ᵀ + 2 U²·(z z→)·Vᵀ + 2 V·(z z↓)·U²ᵀ + 2 V·(z z↘ + z→ z↓)·Vᵀ
 
     where ``U² = U∘U`` and ``z→``, ``z↓``, ``z↘`` are ``z`` shifted by one column, row, and both (zero
-    outside). Smoothing multiplies ``U`` and ``V`` by ``Ĝ`` on the left (:func:`_axis_operators`).
+    outside). Smoothing multiplies ``U`` and ``V`` by ``Ĝ`` on the left (:func:`axis_operators`).
 
     Args:
         z: ``(..., h, w)`` token-grid logits.
@@ -161,14 +191,14 @@ def _smoothed_moments(
         ``μx`` and ``G*(x²)``, each ``(..., H, W)``.
     """
     h, w = z.shape[-2:]
-    a_h, b_h = _axis_operators(h, size[0], window_size, sigma, z.dtype, z.device)
-    a_w, b_w = _axis_operators(w, size[1], window_size, sigma, z.dtype, z.device)
+    a_h, b_h = axis_operators(h, size[0], window_size, sigma, z.dtype, z.device)
+    a_w, b_w = axis_operators(w, size[1], window_size, sigma, z.dtype, z.device)
     mu = a_h @ z @ a_w.T
     return mu, b_h @ neighbour_products(z) @ b_w.T
 
 
 def neighbour_products(z: torch.Tensor) -> torch.Tensor:
-    """The neighbour products of :func:`_smoothed_moments` as one ``(..., 2h, 2w)`` map of ``z (..., h, w)``:
+    """The neighbour products of :func:`smoothed_moments` as one ``(..., 2h, 2w)`` map of ``z (..., h, w)``:
     ``[[z z, 2 z z→], [2 z z↓, 2 (z z↘ + z→ z↓)]]``, so that ``G*(x²) = B_h · products · B_wᵀ``."""
     h, w = z.shape[-2:]
     padded = F.pad(z, (0, 1, 0, 1))
@@ -195,36 +225,53 @@ def _blocks(shape: torch.Size) -> list[tuple[int, slice]]:
     return [(i, slice(k, min(k + per, c))) for i in range(b) for k in range(0, c, per)]
 
 
-def _target_maps(y: torch.Tensor) -> torch.Tensor | None:
+def target_maps(y: torch.Tensor) -> torch.Tensor | None:
     """Flat indices of the ``(image, class)`` maps of ``y`` ``(B, C, H, W)`` that hold a non-zero value, or
     ``None`` when more than half of them do (too little to skip to pay for gathering the others)."""
     nonzero = y.flatten(2).ne(0).any(-1).flatten()
     return None if 2 * int(nonzero.sum()) > len(nonzero) else nonzero.nonzero().squeeze(1)
 
 
-def _smooth_maps(maps: torch.Tensor, index: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
+def smooth_maps(maps: torch.Tensor, index: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
     """``G*m`` of ``maps`` ``(B, C, H, W)`` whose maps outside ``index`` (flat ``(image, class)`` indices, see
-    :func:`_target_maps`) are known to be zero: only the indexed maps are convolved, the others stay
+    :func:`target_maps`) are known to be zero: only the indexed maps are convolved, the others stay
     exactly zero (the convolution of a zero map). ``index=None`` smooths every map.
 
-    A depthwise convolution treats each map on its own, so the smoothed maps are those of :func:`_smooth`
+    A depthwise convolution treats each map on its own, so the smoothed maps are those of :func:`smooth`
     (bit for bit on the CPU: ``tests/test_fast_step.py``); with binary targets most maps belong to absent
     classes (a scene shows a few of the classes), so this skips most of the work of the three
     full-resolution convolutions of :class:`_SsimSum`.
     """
     if index is None:
-        return _smooth(maps, g)
+        return smooth(maps, g)
     b, c, h, w = maps.shape
     out = maps.new_zeros(b * c, h, w)
     if index.numel():
-        out[index] = _smooth(maps.reshape(b * c, h, w)[index], g)
+        out[index] = smooth(maps.reshape(b * c, h, w)[index], g)
     return out.reshape(maps.shape)
 
 
-def _ssim_terms(
+def ssim_terms(
     mu_x: torch.Tensor, e_xx: torch.Tensor, e_xy: torch.Tensor, mu_y: torch.Tensor, C1: float, C2: float
 ) -> tuple[torch.Tensor, ...]:
-    """``n1, n2, d1, d2, S`` of one block (see :class:`_SsimSum`)."""
+    """The SSIM index from the local statistics of ``x`` and a *binary* ``y``, in the factors of its
+    closed-form gradient.
+
+    ``n1 = 2 μx μy + C1``, ``n2 = 2 (G*(xy) - μx μy) + C2``, ``d1 = μx² + μy² + C1``,
+    ``d2 = G*(x²) - μx² + μy - μy² + C2`` (binary ``y``: ``G*(y²) = μy``) and ``S = n1 n2 / (d1 d2)``, whose
+    partial derivatives are::
+
+        ∂S/∂G*(xy) = 2 n1 / (d1 d2),   ∂S/∂G*(x²) = -S / d2,
+        ∂S/∂μx = 2 (μy (n2 - n1) - μx S (d2 - d1)) / (d1 d2).
+
+    Args:
+        mu_x, e_xx, e_xy, mu_y: ``μx``, ``G*(x²)``, ``G*(xy)``, ``μy``, tensors of one shape (a block of
+            ``(B, C, H, W)`` maps).
+        C1, C2: the stabilising constants.
+
+    Returns:
+        ``n1, n2, d1, d2, S``, each of the inputs' shape.
+    """
     a = mu_x * mu_y
     n1 = a.mul(2).add_(C1)
     n2 = e_xy.sub(a).mul_(2).add_(C2)
@@ -236,17 +283,13 @@ def _ssim_terms(
 
 
 class _SsimSum(torch.autograd.Function):
-    """``Σ weight · SSIM`` from the local statistics, with a closed-form gradient.
+    """``Σ weight · SSIM`` from the local statistics, with the closed-form gradient of :func:`ssim_terms`.
 
-    With ``n1 = 2 μx μy + C1``, ``n2 = 2 (G*(xy) - μx μy) + C2``, ``d1 = μx² + μy² + C1``,
-    ``d2 = G*(x²) - μx² + μy - μy² + C2`` (binary ``y``: ``G*(y²) = μy``) and ``S = n1 n2 / (d1 d2)``:
-    ``∂S/∂G*(xy) = 2 n1 / (d1 d2)``, ``∂S/∂G*(x²) = -S / d2`` and
-    ``∂S/∂μx = 2 (μy (n2 - n1) - μx S (d2 - d1)) / (d1 d2)``.
     The gradient of ``x`` through ``G*(xy)`` is ``y · G*(∂S/∂G*(xy))`` (the window is symmetric), so the
     ``G*(xy)`` convolution runs without a graph. The output is a scalar, so the forward pass computes the
     gradients for an incoming gradient of 1 while the pointwise terms are at hand, block by block
     (:func:`_blocks`); the backward pass only scales them. The three convolutions skip the maps whose
-    target is empty (:func:`_smooth_maps`), where all three are zero.
+    target is empty (:func:`smooth_maps`), where all three are zero.
     """
 
     @staticmethod
@@ -262,15 +305,15 @@ class _SsimSum(torch.autograd.Function):
         C2: float,
         grad_enabled: bool,
     ) -> torch.Tensor:
-        maps = _target_maps(y)  # G*y, G*(xy) and y · G*(...) vanish on the maps of absent classes
-        mu_y, e_xy = _smooth_maps(y, maps, g), _smooth_maps(x * y, maps, g)
+        maps = target_maps(y)  # G*y, G*(xy) and y · G*(...) vanish on the maps of absent classes
+        mu_y, e_xy = smooth_maps(y, maps, g), smooth_maps(x * y, maps, g)
         need_grad = grad_enabled and any(ctx.needs_input_grad[:3])
         if need_grad:
             g_exy, g_mu, g_exx = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
         total = x.new_zeros(())
         for i, c in _blocks(x.shape):
             mx, my = mu_x[i, c], mu_y[i, c]
-            n1, n2, d1, d2, s = _ssim_terms(mx, e_xx[i, c], e_xy[i, c], my, C1, C2)
+            n1, n2, d1, d2, s = ssim_terms(mx, e_xx[i, c], e_xy[i, c], my, C1, C2)
             total += s.sum() if weight is None else (s * weight[i]).sum()
             if need_grad:
                 scale = (d1 * d2).reciprocal_()
@@ -280,7 +323,7 @@ class _SsimSum(torch.autograd.Function):
                 torch.mul(s, scale, out=g_exx[i, c]).mul_(d1).neg_()  # -S / d2 (times the weight)
                 g_mu[i, c] = n2.sub_(n1).mul_(my).sub_(d2.sub_(d1).mul_(s).mul_(mx)).mul_(scale).mul_(2)
         if need_grad:
-            g_x = _smooth_maps(g_exy, maps, g).mul_(y) if ctx.needs_input_grad[0] else None
+            g_x = smooth_maps(g_exy, maps, g).mul_(y) if ctx.needs_input_grad[0] else None
             ctx.save_for_backward(g_x, g_mu, g_exx)
         return total
 
@@ -323,10 +366,30 @@ def ssim_sum_of_upsampled(
             f"{tuple(z.shape)}, {tuple(x.shape)}, {tuple(targets.shape)}"
         )
     _check_window(window_size)
-    mu_x, e_xx = _smoothed_moments(z, (x.shape[-2], x.shape[-1]), window_size, sigma)
+    mu_x, e_xx = smoothed_moments(z, (x.shape[-2], x.shape[-1]), window_size, sigma)
     g = gaussian_window_1d(window_size, sigma).to(device=x.device, dtype=x.dtype)
     weight = None if valid is None else valid[:, None].to(x.dtype)
     return _SsimSum.apply(x, mu_x, e_xx, targets.to(x.dtype), weight, g, C1, C2, torch.is_grad_enabled())
 
 
-__all__ = ["C1", "C2", "SIGMA", "WINDOW_SIZE", "gaussian_window_1d", "ssim_map", "ssim_sum_of_upsampled"]
+__all__ = [
+    "BLOCK_ELEMENTS",
+    "C1",
+    "C2",
+    "SIGMA",
+    "WINDOW_SIZE",
+    "axis_operators",
+    "gaussian_window_1d",
+    "interpolation_matrix",
+    "interpolation_operator",
+    "neighbour_products",
+    "smooth",
+    "smooth_maps",
+    "smoothed_moments",
+    "ssim_map",
+    "ssim_sum_of_upsampled",
+    "ssim_terms",
+    "target_maps",
+    "window_matrix",
+    "window_operator",
+]

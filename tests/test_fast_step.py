@@ -17,14 +17,9 @@ from tiny_configs import tiny_model_config
 
 from sptseg_lib.config import DataConfig, ExperimentConfig, TrainConfig, experiment_preset
 from sptseg_lib.data.splits import ZeroShotSplit
-from sptseg_lib.losses import (
-    SegmentationCriterion,
-    _dice_sum,
-    _focal_sum,
-    _FusedTermSums,
-    _ssim_sum,
-    binary_targets,
-)
+from sptseg_lib.losses import SegmentationCriterion, binary_targets
+from sptseg_lib.losses.fused import FusedTermSums
+from sptseg_lib.losses.terms import dice_sum, focal_sum, ssim_sum
 from sptseg_lib.model import build_model
 from sptseg_lib.ssim import neighbour_products
 from sptseg_lib.train import Trainer
@@ -77,11 +72,11 @@ def test_fused_term_sums_do_not_depend_on_the_blocks(
     monkeypatch: pytest.MonkeyPatch, block: str, case: str
 ) -> None:
     """Blocks of several images, of one image's class runs, and of a single map give the same sums."""
-    from sptseg_lib import losses_fused
+    from sptseg_lib.losses import fused
 
     pixels = 13 * 23
     elements = {"one map": 1, "two maps": 2, "one image": 5, "two images": 10}[block] * pixels
-    monkeypatch.setattr(losses_fused, "FUSED_BLOCK_ELEMENTS", elements)
+    monkeypatch.setattr(fused, "FUSED_BLOCK_ELEMENTS", elements)
     _check_fused_term_sums(case, "odd")
 
 
@@ -97,7 +92,7 @@ def _check_fused_term_sums(case: str, geometry: str) -> None:
     targets = binary_targets(labels, c, IGNORE, first).double()
     present = targets.flatten(2).amax(-1) > 0
     products = neighbour_products(z) if "ssim" in criterion.terms else None
-    sums = _FusedTermSums.apply(
+    sums = FusedTermSums.apply(
         z,
         products,
         labels,
@@ -111,9 +106,9 @@ def _check_fused_term_sums(case: str, geometry: str) -> None:
     )
     x = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
     formulas = {
-        "focal": lambda: _focal_sum(x, targets, criterion.focal_alpha, criterion.focal_gamma, valid),
-        "ssim": lambda: _ssim_sum(x, targets, valid, 11, 1.5, 0.01**2, 0.03**2, "logits"),
-        "dice": lambda: _dice_sum(x, targets, present, valid),
+        "focal": lambda: focal_sum(x, targets, criterion.focal_alpha, criterion.focal_gamma, valid),
+        "ssim": lambda: ssim_sum(x, targets, valid, 11, 1.5, 0.01**2, 0.03**2, "logits"),
+        "dice": lambda: dice_sum(x, targets, present, valid),
     }
     expected = torch.stack([formulas[name]() for name in criterion.terms])
     torch.testing.assert_close(sums, expected, rtol=1e-10, atol=1e-12)
@@ -256,11 +251,11 @@ def test_fast_shapes_sptseg_step_gives_the_eager_steps_loss_and_gradients(tmp_pa
 
 def test_interpolation_matrices_are_the_upsampling() -> None:
     """The fused loss returns full-resolution gradients to the token grid through ``U_hᵀ g U_w``."""
-    from sptseg_lib.ssim import _interpolation_matrix
+    from sptseg_lib.ssim import interpolation_matrix
 
     z = torch.randn(2, 3, 5, 7, dtype=torch.float64, requires_grad=True)
     x = F.interpolate(z, size=(13, 29), mode="bilinear", align_corners=False)
-    u_h, u_w = _interpolation_matrix(5, 13), _interpolation_matrix(7, 29)
+    u_h, u_w = interpolation_matrix(5, 13), interpolation_matrix(7, 29)
     torch.testing.assert_close(x, u_h @ z @ u_w.T)
     g = torch.randn_like(x)
     (expected,) = torch.autograd.grad(x, z, g)
@@ -275,9 +270,9 @@ def test_ssim_smooths_only_the_maps_of_present_classes_bit_for_bit() -> None:
     labels = _scene_labels(4, 7, (24, 20), g)
     y = binary_targets(labels, 7)
     x = torch.randn(4, 7, 24, 20, generator=g)
-    index = ssim._target_maps(y)
+    index = ssim.target_maps(y)
     assert index is not None and 0 < len(index) < 28  # some maps are empty
     window = ssim.gaussian_window_1d().float()
     for maps in (y, x * y):
-        assert torch.equal(ssim._smooth_maps(maps, index, window), ssim._smooth(maps, window))
-    assert ssim._target_maps(torch.ones(2, 3, 4, 4)) is None  # nothing (worth) skipping
+        assert torch.equal(ssim.smooth_maps(maps, index, window), ssim.smooth(maps, window))
+    assert ssim.target_maps(torch.ones(2, 3, 4, 4)) is None  # nothing (worth) skipping

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +16,7 @@ from sptseg_lib.viz.losses import (
     gradient_figure,
     ssim_figure,
     ssim_response_figure,
+    term_gradients,
 )
 
 
@@ -81,3 +85,28 @@ def test_gradient_figure_names_the_ignored_pixels_and_keys_every_map() -> None:
         image = maps[f"-d {name} / d logit"].images[0]
         np.testing.assert_allclose(image.get_array(), -g[1])
         assert image.colorbar is not None
+
+
+def test_term_gradients_match_analytic_cross_entropy_and_respect_ignore() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 16, 16)
+    labels = torch.randint(0, 3, (1, 16, 16))
+    labels[0, :4] = 255
+    grads = term_gradients(logits, labels, ignore_as_negative=True)
+    targets = torch.stack([(labels[0] == c).float() for c in range(3)])
+    analytic = (torch.sigmoid(logits[0]) - targets) / targets.numel()
+    np.testing.assert_allclose(grads["cross-entropy"], analytic.numpy(), atol=1e-7)
+    assert np.abs(grads["focal"][:, :4]).max() > 0  # ignored pixels are negatives for every class
+    excluded = term_gradients(logits, labels, ignore_as_negative=False)
+    for name in ("focal", "dice", "cross-entropy"):
+        assert np.abs(excluded[name][:, :4]).max() == 0, name
+        assert np.abs(excluded[name][:, 4:]).max() > 0, name
+
+
+def test_term_gradients_stays_reachable_from_losses_without_importing_matplotlib() -> None:
+    """``sptseg_lib.losses.term_gradients`` is the function of viz.losses, imported only when asked."""
+    code = (
+        "import sys; import sptseg_lib.losses as losses; assert 'matplotlib' not in sys.modules; "
+        "from sptseg_lib.viz.losses import term_gradients; assert losses.term_gradients is term_gradients"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

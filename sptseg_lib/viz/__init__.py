@@ -17,9 +17,10 @@ pyplot's global state, so the same function serves a static notebook figure, a w
 
 ``from sptseg_lib import viz`` gives every name of these modules, and, for the notebooks, the
 computations the figures show, which live with the network: :func:`~sptseg_lib.spectral.spectral_prompt_steps`
-(eq. 1 step by step), :func:`~sptseg_lib.hilo.hilo_query_maps` (one query's HiLo attention),
-:func:`~sptseg_lib.losses.term_gradients` (the gradient of each loss term) and the paper's tables
-(:data:`~sptseg_lib.ablations.PAPER_TABLES`, :data:`~sptseg_lib.ablations.METRIC_KEYS`).
+(eq. 1 step by step), :func:`~sptseg_lib.hilo.hilo_query_maps` (one query's HiLo attention) and the
+paper's tables (:data:`~sptseg_lib.ablations.PAPER_TABLES`, :data:`~sptseg_lib.ablations.METRIC_KEYS`).
+:func:`~sptseg_lib.viz.losses.term_gradients` (the gradient of each loss term, by autograd) lives with
+its figure.
 :func:`~sptseg_lib.viz.hilo.hilo_query_steps` writes eq. 4-6 out by hand for one query, to check
 :class:`~sptseg_lib.hilo.HiLoAttention` against.
 
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 from ..ablations import METRIC_KEYS, PAPER_TABLES
 from ..hilo import hilo_query_maps
-from ..losses import term_gradients
 from ..spectral import spectral_prompt_steps
 from .checks import figure_text_problems
 from .common import (
@@ -63,7 +63,7 @@ from .hilo import (
     hilo_query_steps,
     hilo_steps_figure,
 )
-from .losses import focal_curves_figure, gradient_figure, ssim_figure
+from .losses import focal_curves_figure, gradient_figure, ssim_figure, term_gradients
 from .results import (
     HIGHLIGHTS,
     LOG_KEYS_NOT_PLOTTED,

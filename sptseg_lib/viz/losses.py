@@ -1,7 +1,7 @@
 """Pictures of the loss (eq. 10, ``L = γ · L_focal + σ · L_ssim``): what each term asks of a logit, the
 focal term against the probability, the local SSIM map, and what SSIM asks of a logit or a probability.
 
-The gradients come from :func:`sptseg_lib.losses.term_gradients` (``{term: (C, H, W)}``); maps are
+The gradients come from :func:`term_gradients` (``{term: (C, H, W)}``, by autograd); maps are
 ``(H, W)``; label maps hold data-set class indices and ``ignore_index`` (255).
 """
 
@@ -12,13 +12,63 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from ..data.splits import IGNORE_INDEX
-from ..losses import focal_loss
+from ..losses import binary_targets, dice_loss, focal_loss, ssim_loss
 from ..ssim import WINDOW_SIZE, ssim_map
 from .common import _class_entries, _figure, _show, _wrap, as_numpy, colour_labels
+
+# --- the analysis behind the gradient figure: what each term asks of a logit ------------------------
+
+
+def term_gradients(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    ignore_as_negative: bool = True,
+    ignore_index: int = 255,
+) -> dict[str, np.ndarray]:
+    """The gradient of each loss term of eq. 10 (and dice) with respect to every logit, by autograd.
+
+    Args:
+        logits: ``(1, C, H, W)`` mask logits at label resolution.
+        labels: ``(1, H, W)`` channel indices and ``ignore_index``.
+        ignore_as_negative: the reference's rule (ignored pixels are negatives for every class) or
+            leaving them out (``valid`` mask), as in :class:`~sptseg_lib.losses.SegmentationCriterion`.
+
+    Returns:
+        ``{"focal", "ssim", "dice", "cross-entropy"}`` -> ``(C, H, W)`` arrays of ``d term / d logit``
+        (unweighted terms; cross-entropy = the binary cross-entropy per class, for comparison).
+    """
+    c = logits.shape[1]
+    targets = binary_targets(labels, c, ignore_index)
+    valid = None if ignore_as_negative else labels != ignore_index
+    num_masks = max(float((targets.flatten(2).amax(-1) > 0).sum()), 1.0)
+    terms = {
+        "focal": lambda x: focal_loss(x, targets, num_masks, valid=valid),
+        "ssim": lambda x: ssim_loss(x, targets, valid=valid),
+        "dice": lambda x: dice_loss(x, targets, num_masks, valid=valid),
+        "cross-entropy": lambda x: _bce(x, targets, valid),
+    }
+    out = {}
+    for name, fn in terms.items():
+        x = logits.detach().float().clone().requires_grad_(True)
+        fn(x).backward()
+        out[name] = x.grad[0].numpy()
+    return out
+
+
+def _bce(x: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean binary cross-entropy of logits ``(B, C, H, W)``, over the ``valid`` ``(B, H, W)`` pixels."""
+    loss = F.binary_cross_entropy_with_logits(x, targets, reduction="none")
+    if valid is None:
+        return loss.mean()
+    return (loss * valid[:, None]).sum() / (valid.sum() * x.shape[1]).clamp(min=1)
+
+
+# --- figures ---------------------------------------------------------------------------------------
 
 
 def _label_panel(ax, label: np.ndarray, class_names: Sequence[str], unseen: Sequence[int], ignore_index: int):
@@ -47,7 +97,7 @@ def gradient_figure(
     Args:
         image: ``(H, W, 3)`` uint8.
         label: ``(H, W)`` data-set class indices and ``ignore_index`` (255, shown black: "ignored").
-        gradients: term name -> ``(C, H, W)``, as :func:`sptseg_lib.losses.term_gradients` returns them.
+        gradients: term name -> ``(C, H, W)``, as :func:`term_gradients` returns them.
         channel: the channel ``c`` whose gradients are drawn.
         class_name: that channel's class name (titles).
         class_names, unseen: the names of the label values and the unseen ones (legend); default: the
@@ -225,4 +275,5 @@ __all__ = [
     "gradient_figure",
     "ssim_figure",
     "ssim_response_figure",
+    "term_gradients",
 ]
