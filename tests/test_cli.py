@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import benchmark_script
 from PIL import Image
 from tiny_configs import tiny_model_config
 
 from sptseg_lib.__main__ import build_parser, main
 from sptseg_lib.checkpoint import save_checkpoint
+from sptseg_lib.cli import parser as cli_parser
 from sptseg_lib.config import EXPERIMENT_PRESETS, DataConfig, ExperimentConfig, experiment_preset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,55 @@ def test_help_explains_every_command() -> None:
         with pytest.raises(SystemExit) as exit_:
             parser.parse_args([command, "--help"])
         assert exit_.value.code == 0
+
+
+# A fresh interpreter that runs `python -m sptseg_lib ARGS...` and then prints, as its last line, the exit
+# status and which heavy libraries were imported on the way.
+IMPORT_PROBE = (
+    "import runpy, sys\n"
+    "sys.argv = ['sptseg_lib', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('sptseg_lib', run_name='__main__', alter_sys=True)\n"
+    "except SystemExit as done:\n"
+    "    status = done.code\n"
+    "heavy = [m for m in ('torch', 'open_clip', 'numpy', 'PIL') if m in sys.modules]\n"
+    "print(status, *heavy)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [(["--help"], 0), (["evaluate", "--help"], 0), (["train"], 2), (["predict", "--mode", "x"], 2)],
+)
+def test_help_and_argument_errors_import_no_heavy_library(args: list[str], status: int) -> None:
+    """The command line is thin: parsing it, printing help or refusing an option loads no torch (seconds)."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == str(status)
+
+
+def test_help_names_the_library_environment_variables(capsys) -> None:
+    """The parser spells the two variables out (importing them would load torch): they must stay the same."""
+    from sptseg_lib.data.download import BASE_URL_ENV_VAR
+    from sptseg_lib.runs import RUNS_ENV_VAR
+
+    assert cli_parser.RUNS_ENV_VAR == RUNS_ENV_VAR and cli_parser.BASE_URL_ENV_VAR == BASE_URL_ENV_VAR
+    for command, named in (("train", f"${RUNS_ENV_VAR}/<preset>"), ("download-data", f"${BASE_URL_ENV_VAR}")):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--help"])
+        assert named in capsys.readouterr().out
+
+
+def test_startup_benchmark_measures_fresh_interpreters() -> None:
+    startup = benchmark_script("cli_startup")
+    runs = startup.measure(["-m", "sptseg_lib", "--help"], 2)
+    assert len(runs) == 2 and all(r.seconds > 0 and r.peak_mib > 0 for r in runs)
+    lines = startup.report({"python -m sptseg_lib --help": runs})
+    assert lines[1].startswith("python -m sptseg_lib --help") and lines[1].split()[-2] == "1.0"
+    with pytest.raises(SystemExit, match="failed"):
+        startup.run_once(["-m", "sptseg_lib", "no-such-command"])
 
 
 def test_presets_lists_every_preset(capsys) -> None:
