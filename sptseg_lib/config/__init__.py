@@ -15,64 +15,9 @@ Importing the package loads neither torch nor open_clip.
 
 from __future__ import annotations
 
-from .clip import (
-    FABRICS_CLIP_WEIGHTS,
-    STRIPES_CLIP_WEIGHTS,
-    TINY_CLIP_NAME,
-    TINY_CLIP_WEIGHTS,
-    vision_depth,
-)
-from .presets import (
-    EXPERIMENT_PRESETS,
-    MINIATURE_WORLDS,
-    MODEL_PRESETS,
-    PAPER_DEPTH,
-    TABLE_FAMILIES,
-    TINY_CLIP_DEPTH,
-    experiment_preset,
-    model_preset,
-    tiny_blocks,
-)
-from .types import (
-    RUNTIME_FIELDS,
-    AmpMode,
-    DataConfig,
-    ExperimentConfig,
-    GateInit,
-    ModelConfig,
-    Setting,
-    SptGridMode,
-    TestMode,
-    TrainConfig,
-    config_differences,
-    load_experiment_json,
-)
+from . import clip, presets, types
+from .clip import *  # noqa: F403
+from .presets import *  # noqa: F403
+from .types import *  # noqa: F403
 
-__all__ = [
-    "EXPERIMENT_PRESETS",
-    "FABRICS_CLIP_WEIGHTS",
-    "MINIATURE_WORLDS",
-    "MODEL_PRESETS",
-    "PAPER_DEPTH",
-    "RUNTIME_FIELDS",
-    "STRIPES_CLIP_WEIGHTS",
-    "TABLE_FAMILIES",
-    "TINY_CLIP_DEPTH",
-    "TINY_CLIP_NAME",
-    "TINY_CLIP_WEIGHTS",
-    "AmpMode",
-    "DataConfig",
-    "ExperimentConfig",
-    "GateInit",
-    "ModelConfig",
-    "Setting",
-    "SptGridMode",
-    "TestMode",
-    "TrainConfig",
-    "config_differences",
-    "experiment_preset",
-    "load_experiment_json",
-    "model_preset",
-    "tiny_blocks",
-    "vision_depth",
-]
+__all__ = [*clip.__all__, *presets.__all__, *types.__all__]
