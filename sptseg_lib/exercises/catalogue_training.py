@@ -34,48 +34,39 @@ def _focal_without_sigmoid(logits, targets, alpha, gamma):
     return (alpha * targets + (1 - alpha) * (1 - targets)) * (1 - p_t) ** gamma * -torch.log(p_t)
 
 
+def _focal_variant(**change: str) -> tuple:
+    """The candidate of a mistake that changes one choice of :func:`_focal` (``alpha_t`` or ``focus``)."""
+    return (lambda logits, targets, alpha=0.25, gamma=2.0: _focal(logits, targets, alpha, gamma, **change),)
+
+
 FOCAL_MISTAKES = (
     Mistake(
         "alpha_for_negatives",
         "every pixel is weighted by alpha: α_t is α for the positives (t = 1) and 1 - α for the negatives "
         "(t = 0), so that the rare positives and the many negatives are balanced.",
         "the same alpha for negatives",
-        (
-            lambda logits, targets, alpha=0.25, gamma=2.0: _focal(
-                logits, targets, alpha, gamma, alpha_t="same"
-            ),
-        ),
+        _focal_variant(alpha_t="same"),
     ),
     Mistake(
         "alpha_inverted",
         "α and 1 - α are swapped: α_t = α where t = 1 (positives), 1 - α where t = 0.",
         "alpha and 1 - alpha swapped",
-        (
-            lambda logits, targets, alpha=0.25, gamma=2.0: _focal(
-                logits, targets, alpha, gamma, alpha_t="inverted"
-            ),
-        ),
+        _focal_variant(alpha_t="inverted"),
     ),
     Mistake(
         "no_alpha",
         "the α_t weight is missing: FL = α_t (1 - p_t)^γ BCE, with α_t = α for positives and 1 - α for "
         "negatives.",
         "no alpha_t weight",
-        (
-            lambda logits, targets, alpha=0.25, gamma=2.0: _focal(
-                logits, targets, alpha, gamma, alpha_t="none"
-            ),
-        ),
+        _focal_variant(alpha_t="none"),
     ),
     Mistake(
         "focus_on_p",
         "the modulating factor uses p instead of p_t: (1 - p_t)^γ with p_t = p for a positive and 1 - p "
-        "for a "
-        "negative, so that well-classified pixels of *either* kind are down-weighted; (1 - p)^γ does that "
-        "for "
-        "positives only.",
+        "for a negative, so that well-classified pixels of *either* kind are down-weighted; (1 - p)^γ does "
+        "that for positives only.",
         "(1 - p)^gamma instead of (1 - p_t)^gamma",
-        (lambda logits, targets, alpha=0.25, gamma=2.0: _focal(logits, targets, alpha, gamma, focus="p"),),
+        _focal_variant(focus="p"),
     ),
     Mistake(
         "alpha_gamma_swapped",
