@@ -104,6 +104,20 @@ class Archive:
 
 _VOC2012 = tv_voc.DATASET_YEAR_DICT["2012"]
 
+
+def _coco_images(split: str, size: str) -> Archive:
+    """COCO 2017's image archive of ``split`` (``"train2017"``, ``"val2017"``); COCO publishes no MD5."""
+    return Archive(
+        name=f"coco_{split}",
+        url=f"http://images.cocodataset.org/zips/{split}.zip",
+        filename=f"{split}.zip",
+        md5=None,
+        extract_to="coco_stuff164k/images",
+        creates=(f"coco_stuff164k/images/{split}",),
+        size_hint=size,
+    )
+
+
 ARCHIVES: dict[str, tuple[Archive, ...]] = {
     "voc": (
         Archive(
@@ -126,15 +140,7 @@ ARCHIVES: dict[str, tuple[Archive, ...]] = {
         ),
     ),
     "coco_stuff": (
-        Archive(
-            name="coco_val2017",
-            url="http://images.cocodataset.org/zips/val2017.zip",
-            filename="val2017.zip",
-            md5=None,  # not published by COCO
-            extract_to="coco_stuff164k/images",
-            creates=("coco_stuff164k/images/val2017",),
-            size_hint="1 GB",
-        ),
+        _coco_images("val2017", "1 GB"),
         Archive(
             name="stuffthingmaps",
             url="http://calvin.inf.ed.ac.uk/wp-content/uploads/data/cocostuffdataset/stuffthingmaps_trainval2017.zip",
@@ -144,15 +150,7 @@ ARCHIVES: dict[str, tuple[Archive, ...]] = {
             creates=("coco_stuff164k/annotations/train2017", "coco_stuff164k/annotations/val2017"),
             size_hint="659 MB",
         ),
-        Archive(
-            name="coco_train2017",
-            url="http://images.cocodataset.org/zips/train2017.zip",
-            filename="train2017.zip",
-            md5=None,  # not published by COCO
-            extract_to="coco_stuff164k/images",
-            creates=("coco_stuff164k/images/train2017",),
-            size_hint="18 GB",
-        ),
+        _coco_images("train2017", "18 GB"),
     ),
 }
 """Data set -> its archives, in download order (the small ones first)."""
