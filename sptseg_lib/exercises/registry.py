@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..train import PolyWarmupSchedule
 from . import catalogue_eval as ce
 from . import catalogue_model as cm
 from . import catalogue_training as ct
@@ -36,17 +37,7 @@ def _lr_real(real: dict[str, Any]) -> list[dict[str, Any]]:
     real = dict(real)
     config = real.pop("config", None)
     if config is not None:
-        real = (
-            dict(
-                lr=config.lr,
-                iterations=config.iterations,
-                power=config.poly_power,
-                min_lr=config.min_lr,
-                warmup_iters=config.warmup_iters,
-                warmup_ratio=config.warmup_ratio,
-            )
-            | real
-        )
+        real = PolyWarmupSchedule.from_config(config).state_dict() | real
     if "step" in real:
         return [real]
     total, warmup = int(real["iterations"]), int(real["warmup_iters"])
