@@ -43,10 +43,8 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
-    if device is None:
-        device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = resolve_device(device)
-    if device.type == "cuda" and device.index is None:
+    device = resolve_device("auto" if device is None else device)
+    if device.type == "cuda" and device.index is None:  # this process's GPU
         device = torch.device(f"cuda:{local_rank}")
     if device.type == "cuda":
         torch.cuda.set_device(device)
