@@ -10,6 +10,8 @@ One home for where training runs live, used by the command line, the notebooks a
   writes); a run shortened to ``N`` iterations (:meth:`ExperimentConfig.shortened
   <sptseg_lib.config.ExperimentConfig.shortened>`) in ``<runs>/train/<preset>-<N>it-<digest>/``, the digest
   of its config meaning that a changed preset starts a new run, never a stale one (:func:`run_folder`);
+* :func:`report_paths` says where the evaluation report of a checkpoint goes (the command line's, the
+  notebooks' and :func:`evaluated_run`'s alike);
 * :func:`read_log` and :func:`training_minutes` read a run's ``log.jsonl``;
 * finished miniature runs ship in ``data/miniature/<preset>/`` (:data:`SHIPPED_RUNS`, read-only): what the
   smoke profile of the notebooks shows when the user has no longer run of the same recipe.
