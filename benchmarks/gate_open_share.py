@@ -24,16 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sptseg_lib.config import experiment_preset  # noqa: E402
+from sptseg_lib.study import miniature_tables  # noqa: E402
 from sptseg_lib.train import Trainer  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from miniature_tables import FULLY_ROWS, TABLES  # noqa: E402
 
 
 def gated_presets() -> list[str]:
     """The tables' trained rows with SGD layers, each configuration once."""
-    presets = [p for _, rows in TABLES.values() for _, p in rows if not p.startswith("baseline:")]
-    presets += [p for _, p in FULLY_ROWS]
+    tables, fully_rows = miniature_tables()
+    presets = [p for _, rows in tables.values() for _, p in rows if not p.startswith("baseline:")]
+    presets += [p for _, p in fully_rows]
     seen, out = set(), []
     for p in dict.fromkeys(presets):
         exp = experiment_preset(p)

@@ -2,11 +2,12 @@
 
 Each row is a ``shapes-*`` preset (``sptseg_lib/config/``) trained by the project's own trainer with its
 own losses, for ``--iterations`` steps (the warm-up scaled with it), and scored on the fixed 200-image
-``test`` split of the shapes world by :func:`sptseg_lib.evaluate.evaluate` (whole-image inference, the
-inductive seen-class penalty 0.1). Every row gets ``--seeds`` seeds (``train.seed``: decoder and prompt
-initialisation, dropout, the order of the training stream); the tables give mean +- standard deviation
-(sample std, ``n - 1``). The same recipe applies to every row; only the model (and, as in the paper,
-ZegCLIP's own focal + dice loss on its row) differs.
+``test`` split of the shapes world (whole-image inference, the inductive seen-class penalty 0.1): each run
+is :func:`sptseg_lib.study.run_one`, the rows those of :func:`sptseg_lib.study.miniature_tables`. Every
+row gets ``--seeds`` seeds (``train.seed``: decoder and prompt initialisation, dropout, the order of the
+training stream); the tables give mean +- standard deviation (sample std, ``n - 1``). The same recipe
+applies to every row; only the model (and, as in the paper, ZegCLIP's own focal + dice loss on its row)
+differs.
 
 * Table 1: the two training-free baselines (:mod:`sptseg_lib.baselines`, deterministic: one value),
   ZegCLIP and SPT-SEG (inductive), and with ``--fully`` their fully supervised rows (all 20 classes).
@@ -53,118 +54,14 @@ sys.path.insert(0, str(ROOT))
 from sptseg_lib import ablations  # noqa: E402
 from sptseg_lib.ablations import CONTRAST_METRICS, contrasts  # noqa: E402
 from sptseg_lib.baselines import BASELINES, evaluate_baseline  # noqa: E402
-from sptseg_lib.checkpoint import latest_checkpoint  # noqa: E402
 from sptseg_lib.clip_loading import get_tokenizer, load_clip  # noqa: E402
-from sptseg_lib.config import TINY_CLIP_DEPTH, ExperimentConfig, experiment_preset  # noqa: E402
-from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset, get_world  # noqa: E402
-from sptseg_lib.evaluate import evaluate  # noqa: E402
+from sptseg_lib.config import experiment_preset  # noqa: E402
+from sptseg_lib.data.shapes import SHAPES_SPLIT, ShapesDataset  # noqa: E402
 from sptseg_lib.runs import runs_dir  # noqa: E402
-from sptseg_lib.train import Trainer  # noqa: E402
+from sptseg_lib.study import METRICS, Recipe, config_key, miniature_tables, run_one  # noqa: E402
 
-METRICS = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU")
 HEADERS = ("pAcc", "mIoU(S)", "mIoU(U)", "hIoU")
-
-TINY_NOTES = {"table3": f" mapped onto tiny ViT blocks (of {TINY_CLIP_DEPTH}, 0-based)"}
-"""What a miniature table's title adds to the paper's (:data:`sptseg_lib.ablations.TABLES`)."""
-
-
-def miniature_label(table: str, label: str, preset: str) -> str:
-    """The paper's row label (:func:`sptseg_lib.ablations.row_label`: Table 3 with the tiny blocks), marked
-    ``default`` in Tables 3-4 where the row is SPT-SEG itself, and ``fully supervised`` where it is."""
-    shown = ablations.row_label(table, label, preset)
-    exp = experiment_preset(preset)
-    notes = []
-    if table in ("table3", "table4") and exp.model == experiment_preset("shapes-sptseg").model:
-        notes.append("default")
-    if exp.train.setting == "fully":
-        notes.append("fully supervised")
-    if not notes:
-        return shown
-    if shown != label:  # "layers 1-2 (tiny block 0)" -> "layers 1-2 (tiny block 0, default)"
-        return f"{shown[:-1]}, {', '.join(notes)})"
-    return f"{shown} ({', '.join(notes)})"
-
-
-def miniature_tables() -> tuple[dict[str, tuple[str, list[tuple[str, str]]]], list[tuple[str, str]]]:
-    """``(tables, fully_rows)``: each table's title and ``(label, preset)`` rows for the shapes world, from
-    :mod:`sptseg_lib.ablations`; Table 1 starts with the training-free rows (``baseline:<kind>``)."""
-    tables = {}
-    for key, table in ablations.TABLES.items():
-        title = f"Table {table.number} (miniature, shapes world): {table.subject}{TINY_NOTES.get(key, '')}"
-        rows = [(miniature_label(key, label, p), p) for label, p in ablations.table_rows(key, "shapes")]
-        if key == "table1":
-            rows = [(label, f"baseline:{kind}") for label, kind in ablations.TRAINING_FREE_ROWS] + rows
-        tables[key] = (title, rows)
-    inductive = ablations.table_rows("table1", "shapes")
-    fully = ablations.table_rows("table1", "shapes", fully=True)[len(inductive) :]
-    return tables, [(miniature_label("table1", label, p), p) for label, p in fully]
-
-
 TABLES, FULLY_ROWS = miniature_tables()
-
-
-def run_experiment(preset: str, args: argparse.Namespace, seed: int) -> ExperimentConfig:
-    """The preset with this script's recipe: shortened to ``--iterations`` (warm-up scaled), ``seed``, and
-    the ``--set`` changes (the same for every row)."""
-    exp = experiment_preset(preset).shortened(args.iterations)
-    return exp.with_overrides([*args.set, f"train.seed={seed}"])
-
-
-def config_key(exp: ExperimentConfig) -> str:
-    """Runs whose model and training recipe agree are the same run, whatever the preset is called."""
-    d = exp.to_dict()
-    return json.dumps({"model": d["model"], "train": d["train"]}, sort_keys=True)
-
-
-def run_one(
-    preset: str, seed: int, options: dict[str, Any], out: str, deadline: float
-) -> tuple[dict[str, Any] | None, bool]:
-    """One (preset, seed) run in a worker process: ``(result, trained)``; the result saved by an earlier
-    invocation is reused, and no run starts after ``deadline`` (``(None, False)``)."""
-    args = argparse.Namespace(**options)
-    run_dir = Path(out) / preset / f"seed{seed}"
-    result_file = Path(args.record) / preset / f"seed{seed}.json" if args.record else run_dir / "result.json"
-    exp = run_experiment(preset, args, seed)
-    if result_file.is_file():
-        recorded = json.loads(result_file.read_text(encoding="utf-8"))
-        if "config" in recorded and recorded["config"] != json.loads(config_key(exp)):
-            raise SystemExit(
-                f"{result_file} records a run of another configuration than {preset} seed {seed} with "
-                f"--set {args.set}: record runs of another recipe in another --record folder"
-            )
-        return recorded, False
-    if time.time() > deadline:
-        return None, False
-    torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    resume = latest_checkpoint(run_dir) is not None
-    trainer = Trainer(exp, run_dir, device="cpu", progress=False, resume=resume)
-    record = trainer.fit()
-    train_s = time.perf_counter() - start
-    world = get_world(exp.data.dataset)
-    result = evaluate(
-        trainer.model,
-        ShapesDataset(args.split, size=exp.data.crop_size, world=world),
-        world.split,
-        setting=exp.train.setting,
-        mode="whole",
-        progress=False,
-    )
-    res = {
-        "experiment": exp.name,
-        "seed": exp.train.seed,
-        "iterations": exp.train.iterations,
-        "train_seconds": round(train_s, 1),
-        "eval_seconds": round(time.perf_counter() - start - train_s, 1),
-        "final_loss": record.get("loss"),
-        "set": args.set,
-        "config": json.loads(config_key(exp)),
-        **{m: result[m] for m in METRICS},
-        "IoU": dict(zip(world.class_names, result["IoU"])),
-    }
-    result_file.parent.mkdir(parents=True, exist_ok=True)
-    result_file.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-    return res, True
 
 
 def summarise(values: list[float]) -> dict[str, Any]:
@@ -265,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or runs_dir("miniature_tables")
     out.mkdir(parents=True, exist_ok=True)
 
+    recipe = Recipe(args.iterations, tuple(args.set), args.split, args.record, args.threads)
     tables = {k: (title, list(rows)) for k, (title, rows) in TABLES.items()}
     if args.fully:
         tables["table1"][1].extend(FULLY_ROWS)
@@ -304,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     first_of: dict[str, tuple[str, int]] = {}  # config key -> the (preset, seed) that trains it
     for seed in seeds:
         for preset in presets:
-            key = config_key(run_experiment(preset, args, seed))
+            key = config_key(recipe.experiment(preset, seed))
             plan.append((preset, seed, key))
             first_of.setdefault(key, (preset, seed))
     todo = [(p, s) for p, s, k in plan if first_of[k] == (p, s)]
@@ -312,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     done: dict[tuple[str, int], dict[str, Any]] = {}
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = {
-            pool.submit(run_one, preset, seed, vars(args), str(out), deadline): (preset, seed)
-            for preset, seed in todo
+            pool.submit(run_one, preset, seed, recipe, out, deadline): (preset, seed) for preset, seed in todo
         }
         for future in as_completed(futures):
             preset, seed = futures[future]
@@ -360,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             out_rows.append({"label": label, "preset": preset, "seeds": len(runs), "metrics": metrics})
         out_tables[k] = {"title": title, "rows": out_rows}
     train_times = [r["train_seconds"] for p in results.values() for r in p.values() if "shared_with" not in r]
-    ref = run_experiment("shapes-sptseg", args, seeds[0]).train
+    ref = recipe.experiment("shapes-sptseg", seeds[0]).train
     meta = {
         "recipe": f"{args.iterations} iterations of batch {ref.batch_size} per run (AdamW lr {ref.lr:g}, "
         f"poly decay, warm-up {ref.warmup_iters} iterations), {args.jobs} run(s) at a time with "

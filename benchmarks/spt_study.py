@@ -2,7 +2,7 @@
 
 Each arm asks one question by comparing a treatment with a control on the same seeds (paired: same data
 order and same initial weights of the shared parts, ``sptseg_lib.ablations.contrasts``), trained by
-:func:`miniature_tables.run_one` with the presets' recipe (that of the miniature tables, ``gate_init`` =
+:func:`sptseg_lib.study.run_one` with the presets' recipe (that of the miniature tables, ``gate_init`` =
 ``first_batch`` included) and scored on the 200 fixed ``test`` scenes. The arms, the seeds and the rule for
 more seeds were fixed before any run:
 
@@ -53,12 +53,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from miniature_tables import METRICS, run_one  # noqa: E402
 
 from sptseg_lib.ablations import paired_difference  # noqa: E402
 from sptseg_lib.runs import runs_dir  # noqa: E402
+from sptseg_lib.study import METRICS, Recipe, run_one  # noqa: E402
 
 TABLES_RECORD = ROOT / "data" / "miniature" / "tables_runs" / "test"
 STUDY_RECORD = ROOT / "data" / "miniature" / "spt_study" / "runs"
@@ -95,15 +93,9 @@ class Side:
             return self.root / self.key
         return TABLES_RECORD if self.from_tables else STUDY_RECORD / self.key
 
-    def options(self, threads: int) -> dict[str, Any]:
-        """The options :func:`miniature_tables.run_one` reads."""
-        return dict(
-            iterations=self.iterations,
-            set=list(self.changes),
-            split="test",
-            record=str(self.record),
-            threads=threads,
-        )
+    def recipe(self, threads: int) -> Recipe:
+        """The recipe :func:`sptseg_lib.study.run_one` trains this side's runs with."""
+        return Recipe(self.iterations, self.changes, "test", self.record, threads)
 
 
 @dataclass(frozen=True)
@@ -432,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             futures = {
-                pool.submit(run_one, s.preset, k, s.options(args.threads), str(out / s.key), deadline): (s, k)
+                pool.submit(run_one, s.preset, k, s.recipe(args.threads), out / s.key, deadline): (s, k)
                 for s, k in todo
             }
             for future in as_completed(futures):

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 from .data.splits import ZeroShotSplit
 from .encoder import interpolate_pos_embed
 from .evaluate import evaluate
+from .inference import Predictor
 from .text import embed_class_names, get_templates
 
 BaselineKind = Literal["final", "maskclip"]
@@ -157,7 +158,8 @@ def evaluate_baseline(
     """
     segmenter = TrainingFreeSegmenter(clip, tokenizer, kind, image_size=image_size)
     device = next(clip.parameters()).device
-    return evaluate(segmenter, dataset, split, mode="whole", device=device, progress=progress, limit=limit)
+    predictor = Predictor(segmenter, split.class_names, seen=split.seen, mode="whole", device=device)
+    return evaluate(predictor, dataset, split, progress=progress, limit=limit)
 
 
 __all__ = ["BASELINES", "BaselineKind", "TrainingFreeSegmenter", "dense_features", "evaluate_baseline"]

@@ -38,20 +38,23 @@ def _check_limit(limit: int | None) -> None:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module,
+    predictor: Predictor | nn.Module,
     dataset: Dataset,
     split: ZeroShotSplit,
     *,
-    setting: str = "inductive",
-    mode: str = "slide",
-    crop: int = 512,
-    stride: int = 426,
-    device: torch.device | str | None = None,
     progress: bool = True,
     limit: int | None = None,
     save_predictions: str | Path | None = None,
+    mode: str = "slide",
+    device: torch.device | str | None = None,
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on ``dataset`` (items ``dict(image=(3,H',W'), label=(H,W), name)``).
+    """Metrics of ``predictor`` on ``dataset`` (items ``dict(image=(3,H',W'), label=(H,W), name)``).
+
+    ``predictor`` owns the protocol (:meth:`Predictor.for_protocol
+    <sptseg_lib.inference.Predictor.for_protocol>` reads an experiment's); its class names must be
+    ``split``'s. A bare model is still taken, predicted over every class of ``split`` with the inductive
+    penalty, in ``mode`` on ``device``: the call ``python -m sptseg_lib demo`` makes; ``mode`` and ``device``
+    mean nothing beside a :class:`~sptseg_lib.inference.Predictor`.
 
     A data set that can check its files (``check_items``, every file-based one) has each image and mask of
     the run read first, so a bad file stops the run before any inference. ``limit`` takes the first
@@ -62,10 +65,9 @@ def evaluate(
     ``mIoU``, ``mIoU_seen``, ``mIoU_unseen``, ``hIoU``, ``num_pixels``) plus ``num_images`` and
     ``num_images_total`` (the data set's size; larger when ``limit`` cut the run short).
     """
-    if mode not in ("slide", "whole"):
-        raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")
+    if not isinstance(predictor, Predictor):
+        predictor = Predictor(predictor, split.class_names, seen=split.seen, mode=mode, device=device)
     _check_limit(limit)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     size = len(dataset)  # type: ignore[arg-type]
     total = size if limit is None else min(limit, size)
@@ -76,21 +78,13 @@ def evaluate(
     out = Path(save_predictions) if save_predictions is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+    model = predictor.model
     was_training = model.training
     model.eval()
-    predictor = Predictor(
-        model,
-        split.class_names,
-        seen=split.seen if setting == "inductive" else (),
-        mode=mode,
-        crop=crop,
-        stride=stride,
-        device=device,
-    )
     cm = ConfusionMatrix(split.num_classes)
     for i in tqdm(indices, desc="evaluate", disable=not progress or rank != 0, dynamic_ncols=True):
         item = dataset[i]
-        label = item["label"].to(device)
+        label = item["label"].to(predictor.device)
         prediction = predictor.labels(item["image"][None], size=label.shape[-2:])[0]
         cm.update(prediction, label)
         if out is not None:
@@ -115,26 +109,6 @@ def metrics_line(result: dict[str, Any]) -> str:
     keys = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU", "mIoU")
     values = {k: _plain(result.get(k)) for k in keys}
     return "  ".join(f"{k} {v:.1f}" if isinstance(v, (int, float)) else f"{k} n/a" for k, v in values.items())
-
-
-def report_paths(checkpoint: str | Path, suffix: str = "eval") -> tuple[Path, Path]:
-    """``iter_020000.pt`` -> ``iter_020000.eval.json`` and ``iter_020000.eval.md`` beside it."""
-    checkpoint = Path(checkpoint)
-    stem = checkpoint.with_suffix("")
-    return stem.with_name(f"{stem.name}.{suffix}.json"), stem.with_name(f"{stem.name}.{suffix}.md")
-
-
-def evaluation_report_paths(
-    checkpoint: str | Path, out_dir: str | Path | None = None, partial_images: int | None = None
-) -> tuple[Path, Path]:
-    """Where ``evaluate`` writes its report: ``<checkpoint>.eval.{json,md}`` beside the checkpoint, or
-    ``<out_dir>/report.{json,md}``. A partial run (``partial_images``: the first N of a larger set) writes
-    ``...eval-first<N>`` / ``report-first<N>`` instead, so it never overwrites a full report."""
-    tag = f"-first{partial_images}" if partial_images is not None else ""
-    if out_dir is None:
-        return report_paths(checkpoint, suffix=f"eval{tag}")
-    out_dir = Path(out_dir)
-    return out_dir / f"report{tag}.json", out_dir / f"report{tag}.md"
 
 
 def _plain(value: Any) -> Any:
@@ -188,7 +162,10 @@ def evaluate_checkpoint(
     out_dir: str | Path | None = None,
     save_predictions: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Load a checkpoint, evaluate it, write its report (:func:`evaluation_report_paths`); returns the report.
+    """Load a checkpoint, evaluate it with its experiment's protocol (:meth:`Predictor.for_protocol
+    <sptseg_lib.inference.Predictor.for_protocol>`; ``mode`` overrides the inference mode) and write its
+    report where :func:`sptseg_lib.runs.report_paths` says (beside the checkpoint, or in ``out_dir``; a
+    ``limit`` that cuts the run short writes ``*-first<N>``); returns the report.
 
     ``experiment`` defaults to the one stored in the checkpoint (a given one must have the same model
     config); ``dataset``/``split``/``model`` default to those the experiment names (``model``: the
@@ -221,30 +198,20 @@ def evaluate_checkpoint(
         if device is not None:
             model.to(device)
         model.load_trainable_state_dict(ckpt["model"])
-    device = next(model.parameters()).device
-    mode = mode or experiment.data.test_mode
+    from .runs import report_paths  # (runs imports this module: the one home of report paths is there)
+
+    json_path, md_path = report_paths(checkpoint, out_dir=out_dir)
     if not dist.is_initialized() or dist.get_rank() == 0:  # before the work: where it will go
-        report_folder = Path(out_dir) if out_dir is not None else Path(checkpoint).parent
-        check_output_folder(report_folder, "report folder")
+        check_output_folder(json_path.parent, "report folder")
         if save_predictions is not None:
             check_output_folder(save_predictions, "predictions folder")
+    predictor = Predictor.for_protocol(model, experiment, split, mode=mode)
     result = evaluate(
-        model,
-        dataset,
-        split,
-        setting=experiment.train.setting,
-        mode=mode,
-        crop=experiment.data.crop_size,
-        stride=experiment.data.test_stride,
-        device=device,
-        progress=progress,
-        limit=limit,
-        save_predictions=save_predictions,
+        predictor, dataset, split, progress=progress, limit=limit, save_predictions=save_predictions
     )
     partial = result["num_images"] < result["num_images_total"]
-    json_path, md_path = evaluation_report_paths(
-        checkpoint, out_dir, result["num_images"] if partial else None
-    )
+    if partial:  # a report of its own, never replacing that of the whole set
+        json_path, md_path = report_paths(checkpoint, f"-first{result['num_images']}", out_dir=out_dir)
     context = {
         "experiment": experiment.name,
         "checkpoint": str(checkpoint),
@@ -253,8 +220,8 @@ def evaluate_checkpoint(
         "partial": partial,
         "setting": experiment.train.setting,
         "seen_penalty": experiment.model.seen_penalty if experiment.train.setting == "inductive" else 0.0,
-        "inference": f"{mode} (crop {experiment.data.crop_size}, stride {experiment.data.test_stride})"
-        if mode == "slide"
+        "inference": f"slide (crop {predictor.crop}, stride {predictor.stride})"
+        if predictor.mode == "slide"
         else "whole",
     }
     if not dist.is_initialized() or dist.get_rank() == 0:
@@ -275,8 +242,6 @@ __all__ = [
     "ReportNotWritten",
     "evaluate",
     "evaluate_checkpoint",
-    "evaluation_report_paths",
     "metrics_line",
-    "report_paths",
     "write_report",
 ]

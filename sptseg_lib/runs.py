@@ -10,6 +10,8 @@ One home for where training runs live, used by the command line, the notebooks a
   writes); a run shortened to ``N`` iterations (:meth:`ExperimentConfig.shortened
   <sptseg_lib.config.ExperimentConfig.shortened>`) in ``<runs>/train/<preset>-<N>it-<digest>/``, the digest
   of its config meaning that a changed preset starts a new run, never a stale one (:func:`run_folder`);
+* :func:`report_paths` says where the evaluation report of a checkpoint goes (the command line's, the
+  notebooks' and :func:`evaluated_run`'s alike);
 * :func:`read_log` and :func:`training_minutes` read a run's ``log.jsonl``;
 * finished miniature runs ship in ``data/miniature/<preset>/`` (:data:`SHIPPED_RUNS`, read-only): what the
   smoke profile of the notebooks shows when the user has no longer run of the same recipe.
@@ -32,14 +34,14 @@ from .checkpoint import (
     check_compatible,
     checkpoint_experiment,
     checkpoint_name,
-    latest_checkpoint,
     load_checkpoint,
 )
 from .clip_loading import PROJECT_DATA_DIR
 from .config import RUNTIME_FIELDS, TABLE_FAMILIES, ExperimentConfig, config_differences, experiment_preset
 from .data.factory import build_dataset
 from .data.splits import get_split
-from .evaluate import evaluate, report_paths, write_report
+from .evaluate import evaluate, write_report
+from .inference import Predictor
 from .model import SPTSeg
 from .train import Trainer
 
@@ -128,14 +130,30 @@ def is_shipped(checkpoint: str | Path) -> bool:
     return SHIPPED_RUNS.resolve() in Path(checkpoint).resolve().parents
 
 
-def evaluation_paths(checkpoint: str | Path, suffix: str) -> tuple[Path, Path]:
-    """Where the evaluation report of ``checkpoint`` goes: beside it (as
-    :func:`~sptseg_lib.evaluate.report_paths` says), except for a shipped run, whose reports go to
-    ``<runs>/shipped/<preset>/`` so that ``data/`` stays as committed."""
+def report_paths(
+    checkpoint: str | Path, tag: str = "", *, out_dir: str | Path | None = None, shipped_to_runs: bool = False
+) -> tuple[Path, Path]:
+    """Where the evaluation report of ``checkpoint`` goes, as ``(JSON, Markdown)``: the one rule.
+
+    * ``<out_dir>/report<tag>.json`` and ``.md`` when ``out_dir`` is given (a report folder of its own);
+    * else ``<checkpoint stem>.eval<tag>.json`` and ``.md`` beside the checkpoint
+      (``iter_020000.pt`` -> ``iter_020000.eval.json``);
+    * with ``shipped_to_runs``, a run the project ships (:func:`is_shipped`, read-only) has them in
+      ``<runs>/shipped/<preset>/`` instead, so that ``data/`` stays as committed (notebook 07 asks so;
+      ``python -m sptseg_lib evaluate`` writes beside any checkpoint).
+
+    ``tag`` tells evaluations of one checkpoint apart: ``"40"`` for the first 40 test images
+    (``iter_020000.eval40.json``), ``"-first2"`` for a run that ``--limit`` cut short
+    (``report-first2.json``).
+    """
     checkpoint = Path(checkpoint)
-    if is_shipped(checkpoint):
-        checkpoint = runs_dir("shipped", checkpoint.parent.name) / checkpoint.name
-    return report_paths(checkpoint, suffix)
+    if out_dir is not None:
+        folder, name = Path(out_dir), f"report{tag}"
+    else:
+        folder, name = checkpoint.parent, f"{checkpoint.stem}.eval{tag}"
+        if shipped_to_runs and is_shipped(checkpoint):
+            folder = runs_dir("shipped", checkpoint.parent.name)
+    return folder / f"{name}.json", folder / f"{name}.md"
 
 
 def _same_recipe(saved: ExperimentConfig, experiment: ExperimentConfig) -> bool:
@@ -234,8 +252,7 @@ def train_or_load(
         check_compatible(load_checkpoint(run.final), run.experiment, path=run.final)
     else:
         print(f"no {shown_path(run.final)} yet: training it now ({run.steps} iterations)")
-        resume = latest_checkpoint(run.run_dir) is not None  # an interrupted run continues
-        Trainer(run.experiment, run.run_dir, resume=resume, device=device, progress=progress).fit()
+        Trainer(run.experiment, run.run_dir, resume="auto", device=device, progress=progress).fit()
     model = SPTSeg.from_checkpoint(run.final, device)
     print(f"model {model.experiment.name} at step {model.step}")
     return model
@@ -248,34 +265,24 @@ def evaluated_run(
     limit: int | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Train ``experiment`` in its :func:`run_folder` (resuming), evaluate its final checkpoint on the first
-    ``limit`` test images with the protocol, and keep the report beside it; a report written earlier is
-    read back instead. Returns ``(report, what was done)``."""
+    ``limit`` test images with its protocol (:meth:`Predictor.for_protocol
+    <sptseg_lib.inference.Predictor.for_protocol>`), and keep the report beside it (:func:`report_paths`);
+    a report written earlier is read back instead. Returns ``(report, what was done)``."""
     folder = run_folder(experiment, preset_iterations)
     final = folder / checkpoint_name(experiment.train.iterations)
     split = get_split(experiment.data.dataset)
     test_set = build_dataset(experiment.data, "test")
     count = min(limit or len(test_set), len(test_set))
-    json_path, md_path = report_paths(final, suffix=f"eval{count}")
+    json_path, md_path = report_paths(final, f"{count}")
     if final.is_file():
         check_compatible(load_checkpoint(final), experiment, path=final)  # the preset may have changed
     if json_path.is_file():
         return json.loads(json_path.read_text(encoding="utf-8")), "loaded"
-    resume = latest_checkpoint(folder) is not None
-    trainer = Trainer(experiment, folder, resume=resume, device=device, progress=False)
+    trainer = Trainer(experiment, folder, resume="auto", device=device, progress=False)
     how = "evaluated" if trainer.step >= experiment.train.iterations else "trained and evaluated"
     trainer.fit()
-    result = evaluate(
-        trainer.model,
-        test_set,
-        split,
-        setting=experiment.train.setting,
-        mode=experiment.data.test_mode,
-        crop=experiment.data.crop_size,
-        stride=experiment.data.test_stride,
-        device=device,
-        progress=False,
-        limit=count,
-    )
+    predictor = Predictor.for_protocol(trainer.model, experiment, split, device=device)
+    result = evaluate(predictor, test_set, split, progress=False, limit=count)
     step = experiment.train.iterations
     return write_report(result, split, json_path, md_path, experiment=experiment.name, step=step), how
 
@@ -404,13 +411,13 @@ __all__ = [
     "TrainingRun",
     "evaluated_presets",
     "evaluated_run",
-    "evaluation_paths",
     "family_for",
     "find_spectral_filter",
     "find_tables",
     "is_shipped",
     "project_root",
     "read_log",
+    "report_paths",
     "run_folder",
     "runs_dir",
     "shown_path",

@@ -11,9 +11,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def benchmark_script(name: str) -> ModuleType:
-    """``benchmarks/<name>.py`` as a module (its own imports of sibling scripts resolve too)."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
+    """``benchmarks/<name>.py`` as a module named ``name``."""
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # (dataclasses look their module up there)

@@ -247,7 +247,8 @@ def test_a_short_run_beats_the_training_free_baselines_on_unseen_classes(tmp_pat
     trainer = Trainer(exp, tmp_path, device="cpu", progress=False)
     trainer.fit()
     val = ShapesDataset("val")
-    trained = evaluate(trainer.model, val, SHAPES_SPLIT, mode="whole", progress=False)
+    protocol = Predictor.for_protocol(trainer.model, exp, SHAPES_SPLIT)
+    trained = evaluate(protocol, val, SHAPES_SPLIT, progress=False)
     baselines = _baselines_unseen(tiny_clip, val)
     assert trained["mIoU_unseen"] > max(baselines.values()), (trained, baselines)
     assert trained["mIoU_seen"] > trained["mIoU_unseen"]  # and it learnt the seen classes it was shown
@@ -275,7 +276,8 @@ def test_the_shipped_miniature_run_is_the_preset_and_meets_the_issue_targets(tin
     model = build_model("shapes-sptseg").eval()
     model.load_trainable_state_dict(state["model"])
     test = ShapesDataset("test")
-    result = evaluate(model, test, SHAPES_SPLIT, mode="whole", progress=False)
+    protocol = Predictor.for_protocol(model, experiment_preset("shapes-sptseg"), SHAPES_SPLIT)
+    result = evaluate(protocol, test, SHAPES_SPLIT, progress=False)
     recorded = json.loads((SHIPPED_RUN / "eval_test.json").read_text())
     for metric in ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU"):
         assert result[metric] == pytest.approx(recorded[metric], abs=0.05), metric
@@ -303,7 +305,8 @@ def test_the_shipped_fabrics_run_is_the_median_seed_of_the_study_and_reproduces_
     model = build_model("fabrics-sptseg").eval()
     model.load_trainable_state_dict(state["model"])
     world = get_world("fabrics")
-    result = evaluate(model, ShapesDataset("test", world=world), world.split, mode="whole", progress=False)
+    protocol = Predictor.for_protocol(model, experiment_preset("fabrics-sptseg"), world.split)
+    result = evaluate(protocol, ShapesDataset("test", world=world), world.split, progress=False)
     recorded = json.loads((shipped / "eval_test.json").read_text())
     for metric in ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU"):
         assert result[metric] == pytest.approx(recorded[metric], abs=0.05), metric
@@ -322,10 +325,12 @@ def test_the_miniature_sptseg_preset_meets_the_issue_targets(tmp_path, tiny_clip
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        trainer = Trainer(experiment_preset("shapes-sptseg"), tmp_path, device="cpu", progress=False)
+        exp = experiment_preset("shapes-sptseg")
+        trainer = Trainer(exp, tmp_path, device="cpu", progress=False)
         trainer.fit()
         val = ShapesDataset("val")
-        trained = evaluate(trainer.model, val, SHAPES_SPLIT, mode="whole", progress=False)
+        protocol = Predictor.for_protocol(trainer.model, exp, SHAPES_SPLIT)
+        trained = evaluate(protocol, val, SHAPES_SPLIT, progress=False)
         baselines = _baselines_unseen(tiny_clip, val)
     finally:
         torch.set_num_threads(threads)

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from benchmark_scripts import benchmark_script
 from PIL import Image
 from test_cli_inputs import checkpoint  # noqa: F401  (the fixture)
 from test_train import experiment, make_trainer
@@ -25,6 +24,7 @@ from sptseg_lib.baselines import BASELINES
 from sptseg_lib.distributed import init_distributed
 from sptseg_lib.interrupts import StopRequests, stop_signals, stop_signals_caught, worker_ignores_stop_signals
 from sptseg_lib.notebook_env import resolve_device
+from sptseg_lib.study import METRICS, Recipe, config_key
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,19 +62,17 @@ def test_cli_training_with_spawned_dataloader_workers_into_a_non_ascii_run_folde
 def test_miniature_tables_pool_under_spawn_without_getloadavg(tmp_path: Path) -> None:
     """The script's process pool (``spawn``, as everywhere) with recorded runs, so that the workers import
     the script afresh and return without training; ``os.getloadavg`` removed, as on Windows."""
-    tables = benchmark_script("miniature_tables")
     out, record = tmp_path / "tables ü", tmp_path / "récords"
     out.mkdir()
     (out / "baselines.json").write_text(
-        json.dumps({kind: dict.fromkeys(tables.METRICS, 1.0) for kind in BASELINES}), encoding="utf-8"
+        json.dumps({kind: dict.fromkeys(METRICS, 1.0) for kind in BASELINES}), encoding="utf-8"
     )
-    options = tables.argparse.Namespace(iterations=2, set=[])
     for k, preset in enumerate(("shapes-sptseg", "shapes-zegclip")):
-        exp = tables.run_experiment(preset, options, 0)
+        exp = Recipe(iterations=2).experiment(preset, 0)
         (record / preset).mkdir(parents=True)
         recorded = {
             "experiment": exp.name, "seed": 0, "train_seconds": 1.0, "set": [],
-            "config": json.loads(tables.config_key(exp)), **dict.fromkeys(tables.METRICS, 10.0 + k),
+            "config": json.loads(config_key(exp)), **dict.fromkeys(METRICS, 10.0 + k),
         }  # fmt: skip
         (record / preset / "seed0.json").write_text(json.dumps(recorded), encoding="utf-8")
     script = ROOT / "benchmarks" / "miniature_tables.py"

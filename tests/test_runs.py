@@ -75,12 +75,20 @@ def test_reports_of_the_shipped_run_go_to_the_runs_folder(tmp_path, monkeypatch)
     monkeypatch.setenv("SPTSEG_RUNS", str(tmp_path))
     shipped = runs.SHIPPED_RUNS / "shapes-sptseg" / "iter_001500.pt"
     assert runs.is_shipped(shipped)
-    json_path, md_path = runs.evaluation_paths(shipped, "eval40")
+    json_path, md_path = runs.report_paths(shipped, "40", shipped_to_runs=True)
     assert json_path == tmp_path / "shipped" / "shapes-sptseg" / "iter_001500.eval40.json"
-    assert md_path.parent == json_path.parent
+    assert md_path == json_path.with_suffix(".md")
     own = tmp_path / "shapes-sptseg" / "iter_001500.pt"
     assert not runs.is_shipped(own)
-    assert runs.evaluation_paths(own, "eval")[0] == own.with_name("iter_001500.eval.json")
+    assert runs.report_paths(own, shipped_to_runs=True)[0] == own.with_name("iter_001500.eval.json")
+    # the command line's reports: beside any checkpoint, or in --out; a --limit run apart from a full one
+    assert runs.report_paths(shipped)[0] == shipped.with_name("iter_001500.eval.json")
+    assert runs.report_paths(own, "-first2")[1] == own.with_name("iter_001500.eval-first2.md")
+    assert runs.report_paths(own, out_dir=tmp_path / "r") == (
+        tmp_path / "r/report.json",
+        tmp_path / "r/report.md",
+    )
+    assert runs.report_paths(own, "-first2", out_dir=tmp_path)[0] == tmp_path / "report-first2.json"
 
 
 def test_training_minutes_sums_the_segments_of_a_run(tmp_path) -> None:

@@ -16,11 +16,10 @@ from benchmark_scripts import benchmark_script
 from sptseg_lib.clip_loading import FABRICS_CLIP_WEIGHTS, STRIPES_CLIP_WEIGHTS
 
 study = benchmark_script("spt_study")
-tables = benchmark_script("miniature_tables")
 
 
 def _experiment(side, seed: int = 0):
-    return tables.run_experiment(side.preset, tables.argparse.Namespace(**side.options(1)), seed)
+    return side.recipe(1).experiment(side.preset, seed)
 
 
 def test_the_arms_change_only_what_they_say() -> None:

@@ -35,6 +35,7 @@ from ..clip_loading import get_tokenizer, load_clip
 from ..config import MINIATURE_WORLDS, RUNTIME_FIELDS, config_differences, experiment_preset
 from ..data.shapes import ShapesDataset, get_world
 from ..evaluate import evaluate, write_report
+from ..inference import Predictor
 from ..model import SPTSeg
 from ..runs import SHIPPED_RUNS
 
@@ -79,7 +80,8 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
     model = SPTSeg.from_checkpoint(shipped, "cpu")
     world = get_world(experiment.data.dataset)
     test = ShapesDataset("test", world=world)
-    result = evaluate(model, test, world.split, mode="whole", progress=False)
+    protocol = Predictor.for_protocol(model, experiment, world.split, mode="whole")
+    result = evaluate(protocol, test, world.split, progress=False)
     write_report(
         result,
         world.split,
