@@ -21,10 +21,11 @@ from torch.utils.data import Subset
 
 from .baselines import evaluate_baseline
 from .clip_loading import get_tokenizer
-from .config import experiment_preset
+from .config import ExperimentConfig, experiment_preset
 from .data.shapes import SHAPES_SPLIT, ShapesDataset
 from .data.splits import SHAPES_STUFF, ZeroShotSplit
 from .evaluate import evaluate
+from .inference import Predictor
 from .metrics import metrics_table
 from .model import SPTSeg
 from .runs import SHIPPED_RUNS
@@ -68,6 +69,11 @@ def run_demo(
         torch.set_num_threads(previous)
 
 
+def _whole(model: SPTSeg, experiment: ExperimentConfig, split: ZeroShotSplit) -> Predictor:
+    """The benchmark protocol of ``experiment`` on the CPU, on whole scenes (they are the model's size)."""
+    return Predictor.for_protocol(model, experiment, split, mode="whole", device="cpu")
+
+
 def _demo(iterations: int, images: int, first_scene: int, out: Path | None) -> None:
     """The demo proper, on the threads :func:`run_demo` set."""
     start = time.perf_counter()
@@ -84,7 +90,7 @@ def _demo(iterations: int, images: int, first_scene: int, out: Path | None) -> N
     print(f"[1/3] the shipped trained model: {checkpoints[-1]} ...", end=" ", flush=True)
     model = SPTSeg.from_checkpoint(checkpoints[-1], "cpu")
     shipped_steps = model.step
-    shipped = evaluate(model, scenes, split, mode="whole", device="cpu", progress=False)
+    shipped = evaluate(_whole(model, model.experiment, split), scenes, split, progress=False)
     print(f"{time.perf_counter() - began:.1f} s")
 
     began = time.perf_counter()
@@ -105,7 +111,7 @@ def _demo(iterations: int, images: int, first_scene: int, out: Path | None) -> N
         )
         trainer.fit()
         train_seconds = time.perf_counter() - began
-        short = evaluate(trainer.model, scenes, split, mode="whole", device="cpu", progress=False)
+        short = evaluate(_whole(trainer.model, trainer.experiment, split), scenes, split, progress=False)
         del trainer
 
     run_record = shipped_dir / "run.json"

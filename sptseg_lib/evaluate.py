@@ -38,23 +38,19 @@ def _check_limit(limit: int | None) -> None:
 
 @torch.no_grad()
 def evaluate(
-    predictor: Predictor | nn.Module,
+    predictor: Predictor,
     dataset: Dataset,
     split: ZeroShotSplit,
     *,
     progress: bool = True,
     limit: int | None = None,
     save_predictions: str | Path | None = None,
-    mode: str = "slide",
-    device: torch.device | str | None = None,
 ) -> dict[str, Any]:
     """Metrics of ``predictor`` on ``dataset`` (items ``dict(image=(3,H',W'), label=(H,W), name)``).
 
     ``predictor`` owns the protocol (:meth:`Predictor.for_protocol
     <sptseg_lib.inference.Predictor.for_protocol>` reads an experiment's); its class names must be
-    ``split``'s. A bare model is still taken, predicted over every class of ``split`` with the inductive
-    penalty, in ``mode`` on ``device``: the call ``python -m sptseg_lib demo`` makes; ``mode`` and ``device``
-    mean nothing beside a :class:`~sptseg_lib.inference.Predictor`.
+    ``split``'s.
 
     A data set that can check its files (``check_items``, every file-based one) has each image and mask of
     the run read first, so a bad file stops the run before any inference. ``limit`` takes the first
@@ -65,8 +61,6 @@ def evaluate(
     ``mIoU``, ``mIoU_seen``, ``mIoU_unseen``, ``hIoU``, ``num_pixels``) plus ``num_images`` and
     ``num_images_total`` (the data set's size; larger when ``limit`` cut the run short).
     """
-    if not isinstance(predictor, Predictor):
-        predictor = Predictor(predictor, split.class_names, seen=split.seen, mode=mode, device=device)
     _check_limit(limit)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     size = len(dataset)  # type: ignore[arg-type]

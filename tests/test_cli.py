@@ -179,12 +179,16 @@ def test_prepare_data_errors_name_the_missing_input(tmp_path: Path, capsys) -> N
     assert list(tmp_path.iterdir()) == []
 
 
-def test_demo_explains_its_numbers_and_cleans_up(tmp_path: Path) -> None:
+def test_demo_explains_its_numbers_and_cleans_up(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """`demo` with small arguments: the shipped model beats the baseline on the fresh scenes, the output
     says what each metric means and why the short run scores low, and no temporary folder is left."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch)}
+    # PyTorch makes its compiler cache in TMPDIR when open_clip imports torch._dynamo: not the demo's folder
+    cache = tmp_path_factory.mktemp("torchinductor")
+    env = {**os.environ, "TMPDIR": str(scratch), "TORCHINDUCTOR_CACHE_DIR": str(cache)}
     done = subprocess.run(
         [sys.executable, "-m", "sptseg_lib", "demo", "--iterations", "2", "--images", "6"],
         cwd=tmp_path,
