@@ -454,7 +454,7 @@ def test_first_batch_gate_init_runs_once_at_the_start_of_a_fresh_run(tmp_path: P
     same as calling ``initialise_gates`` on it by hand), logs it, and is not repeated on resume."""
     exp = experiment(iterations=2, checkpoint_every=1).with_overrides({"model.gate_init": "first_batch"})
     trainer = make_trainer(tmp_path / "run", exp)
-    first = next(trainer._loader())["image"]
+    first = next(trainer.loader())["image"]
     by_hand = make_trainer(tmp_path / "by_hand", exp)
     by_hand.model.initialise_gates(first)
     expected = {n: p.detach().clone() for n, p in by_hand.model.named_parameters() if n.endswith("gate.xi")}
