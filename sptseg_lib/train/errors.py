@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 
 class TrainingError(RuntimeError):
@@ -32,4 +33,33 @@ def resume_command(out_dir: Path, world_size: int) -> str:
     return f"{start} train --config {config} --out {out}"
 
 
-__all__ = ["TrainingError", "TrainingInterrupted", "resume_command"]
+def interruption(
+    why: str, step: int, iterations: int, abandoned: bool, checkpoint: Path | None, command: str
+) -> tuple[dict[str, Any], TrainingInterrupted]:
+    """The ``interrupted`` log record and the error of a run stopped by ``why`` (a signal's name) after
+    ``step`` of ``iterations`` steps (``abandoned``: the next one was abandoned), whose ``checkpoint`` was
+    written (``None`` before the first step); ``command`` is :func:`resume_command`."""
+    if step == 0:
+        record = {"event": "interrupted", "signal": why, "step": 0, "checkpoint": None}
+        return record, TrainingInterrupted(
+            f"interrupted by {why} before the first step of {iterations}: nothing trained, no "
+            f"checkpoint written; start again with: {command}",
+            step=0,
+        )
+    record = {
+        "event": "interrupted",
+        "signal": why,
+        "step": step,
+        "abandoned_step": step + 1 if abandoned else None,
+        "checkpoint": str(checkpoint),
+    }
+    dropped = f" (step {step + 1} abandoned)" if abandoned else ""
+    return record, TrainingInterrupted(
+        f"interrupted by {why} at step {step} of {iterations}{dropped}; checkpoint {checkpoint}; "
+        f"continue with: {command} --resume",
+        step=step,
+        checkpoint=checkpoint,
+    )
+
+
+__all__ = ["TrainingError", "TrainingInterrupted", "interruption", "resume_command"]

@@ -69,9 +69,10 @@ class StopSignals:
       returns ``None``) while the step is fetching data, running forward or backward; never inside a
       :meth:`critical` block (the optimiser update with the step counter, a checkpoint, a log record), nor
       between steps.
-    - Several processes (``distributed``) or ``torchrun`` (which passes a terminal's Ctrl-C on to processes
-      that already got it): a step is never abandoned (a process leaving a collective would hang the
-      others), and :meth:`agreed` is one all-reduce, so that every process stops after the same step.
+    - Several processes (``distributed``) or ``torchrun`` (which passes a signal on to every process, so a
+      terminal's Ctrl-C reaches each twice, directly and through torchrun): a step is never abandoned (a
+      process leaving a collective would hang the others), and :meth:`agreed` is one all-reduce, so that
+      every process stops after the same step and they write its checkpoint together.
 
     The handler is this object itself, installed for the platform's :func:`stop_signals` by :meth:`caught`.
 

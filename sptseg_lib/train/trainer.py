@@ -61,7 +61,7 @@ from ..losses import SegmentationCriterion
 from ..model import build_model
 from ..run_lock import hold_run_folder
 from .data import batch_geometry, build_loader, default_num_workers
-from .errors import TrainingError, TrainingInterrupted, resume_command
+from .errors import TrainingError, TrainingInterrupted, interruption, resume_command
 from .hooks import Hook, ProgressBar, StepRecords, periodic_checkpoint
 from .interrupts import StopSignals
 from .log import RunLog, start_record
@@ -300,18 +300,15 @@ class Trainer:
         ``hooks``; the record and the checkpoint also come at the end, so that stopping early (a smaller
         ``iterations``) leaves a checkpoint that ``resume`` continues.
 
-        SIGINT (Ctrl-C) or SIGTERM while it runs (handlers installed on the main thread for the call, the
-        previous ones put back after): the step in progress completes, or is abandoned (model, optimiser
-        and random states as before it) on a second signal; then the checkpoint of the last completed step
-        is written (unless it already is), an ``{"event": "interrupted"}`` record is logged, and
-        :class:`TrainingInterrupted` is raised. So stopping takes at most one step and one checkpoint write.
-
-        Several processes (``torchrun``, which passes a signal on to every process): after each step the
-        processes agree (one all-reduce) whether any of them was signalled, so they all stop after the same
-        step and write its checkpoint together; a second signal does not abandon the step (a process leaving
-        a collective would hang the others; and a terminal's Ctrl-C reaches every process twice, directly
-        and through torchrun). If a step and the checkpoint outlast torchrun's shutdown grace period (30 s),
-        torchrun kills the processes, and ``--resume`` continues from the previous periodic checkpoint.
+        SIGINT (Ctrl-C) or SIGTERM while it runs (:class:`~sptseg_lib.train.interrupts.StopSignals`: handlers
+        installed on the main thread for the call, the previous ones put back after): the step in progress
+        completes, or is abandoned (model, optimiser and random states as before it) on a second signal;
+        then the checkpoint of the last completed step is written (unless it already is), an
+        ``{"event": "interrupted"}`` record is logged, and :class:`TrainingInterrupted` is raised. So
+        stopping takes at most one step and one checkpoint write. Several processes agree after each step
+        whether any was signalled, and all stop after the same step, never abandoning it. If a step and
+        the checkpoint outlast torchrun's shutdown grace period (30 s), torchrun kills the processes, and
+        ``--resume`` continues from the previous periodic checkpoint.
         """
         t = self.experiment.train
         stop = min(iterations or t.iterations, t.iterations)
@@ -358,35 +355,18 @@ class Trainer:
 
     def _stop_interrupted(self) -> NoReturn:
         """Write the checkpoint of the last completed step, log the interrupt, raise TrainingInterrupted."""
-        t, why = self.experiment.train, self.stops.cause
+        path = None
+        if self.step:
+            path = self.out_dir / checkpoint_name(self.step)
+            if self._saved_step != self.step:
+                self.save()
         command = resume_command(self.out_dir, self.dist.world_size)
-        if self.step == 0:
-            self.log({"event": "interrupted", "signal": why, "step": 0, "checkpoint": None})
-            raise TrainingInterrupted(
-                f"interrupted by {why} before the first step of {t.iterations}: nothing trained, no "
-                f"checkpoint written; start again with: {command}",
-                step=0,
-            )
-        path = self.out_dir / checkpoint_name(self.step)
-        if self._saved_step != self.step:
-            self.save()
-        abandoned = self.stops.abandoned
-        self.log(
-            {
-                "event": "interrupted",
-                "signal": why,
-                "step": self.step,
-                "abandoned_step": self.step + 1 if abandoned else None,
-                "checkpoint": str(path),
-            }
+        iterations = self.experiment.train.iterations
+        record, error = interruption(
+            self.stops.cause, self.step, iterations, self.stops.abandoned, path, command
         )
-        dropped = f" (step {self.step + 1} abandoned)" if abandoned else ""
-        raise TrainingInterrupted(
-            f"interrupted by {why} at step {self.step} of {t.iterations}{dropped}; checkpoint {path}; "
-            f"continue with: {command} --resume",
-            step=self.step,
-            checkpoint=path,
-        )
+        self.log(record)
+        raise error
 
     # --- checkpoints and logs ------------------------------------------------------------------
 
