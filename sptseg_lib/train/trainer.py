@@ -135,9 +135,11 @@ class Trainer:
         self.num_workers = default_num_workers() if workers is None else workers
 
         torch.manual_seed(t.seed)  # identical initial weights on every process
-        self.model = (
-            build_model(experiment.model, device=self.device) if model is None else model.to(self.device)
-        )
+        if model is None:
+            model = build_model(experiment.model, device=self.device)  # built where it trains
+        else:
+            model.to(self.device)  # the caller's model, moved once
+        self.model = model
         if init_state is not None:
             self.model.load_trainable_state_dict(init_state["model"])
         self.trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
@@ -150,12 +152,9 @@ class Trainer:
         self.scaler = grad_scaler(self.amp, self.device)
         self.schedule = PolyWarmupSchedule.from_config(t)
         if criterion is None:
-            weights = {
-                "focal_weight": t.focal_weight,
-                "ssim_weight": t.ssim_weight,
-                "dice_weight": t.dice_weight,
-            }
-            criterion = SegmentationCriterion(**weights)
+            criterion = SegmentationCriterion(
+                focal_weight=t.focal_weight, ssim_weight=t.ssim_weight, dice_weight=t.dice_weight
+            )
         self.criterion = criterion
         self.stops = StopSignals(self.dist.distributed, self.device)
         self.run_log = RunLog(self.out_dir, writer=self.dist.is_main)
