@@ -34,6 +34,7 @@ from sptseg_lib.losses import (
 )
 from sptseg_lib.train import (
     EndlessShardSampler,
+    EveryN,
     PolyWarmupSchedule,
     SeededItems,
     Trainer,
@@ -327,6 +328,17 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path: Path) ->
         json.loads(line).get("event") for line in (tmp_path / "part" / "log.jsonl").read_text().splitlines()
     ]
     assert events.count("start") == 1 and events.count("resume") == 1
+
+
+def test_resume_auto_trains_or_continues_and_a_hook_runs_every_n_steps(tmp_path: Path) -> None:
+    exp = experiment(iterations=5, checkpoint_every=100)
+    first = make_trainer(tmp_path, exp, resume="auto")  # nothing to continue: a fresh run
+    assert first.resume_from is None and first.step == 0
+    seen: list[int] = []
+    first.fit(3, hooks=[EveryN(2, lambda trainer: seen.append(trainer.step))])
+    assert seen == [2, 3], "every 2nd step, and the last step of the fit"
+    second = make_trainer(tmp_path, exp, resume="auto")  # continues from the checkpoint fit(3) wrote
+    assert second.step == 3 and second.resume_from == tmp_path / "iter_000003.pt"
 
 
 # --- a small run end to end -----------------------------------------------------------------------------
