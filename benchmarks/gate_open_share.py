@@ -48,7 +48,7 @@ def open_shares(preset: str, seed: int) -> tuple[float, float]:
     exp = experiment_preset(preset).with_overrides({"train.seed": seed})
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(exp, Path(out), device="cpu", progress=False)
-        images = next(trainer._loader())["image"]
+        images = next(trainer.loader())["image"]
     model = trainer.model.eval()
     with torch.no_grad():
         _, dense = model.encoder(images)

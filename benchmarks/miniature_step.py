@@ -72,7 +72,7 @@ def build_sptseg(
         )
     torch.manual_seed(0)
     trainer = Trainer(exp, out_dir, criterion=criterion, device="cpu", progress=False)
-    loader = trainer._loader()
+    loader = trainer.loader()
     steps = [[next(loader) for _ in range(trainer.accumulation)] for _ in range(batches)]
     return trainer, steps
 
@@ -96,7 +96,7 @@ def build_finetune(trainer: Trainer, images: torch.Tensor):
 
 def time_fetch(trainer: Trainer, n: int) -> float:
     """Median seconds to fetch one step's batch through the trainer's loader (rendering the scenes)."""
-    loader = trainer._loader()
+    loader = trainer.loader()
     times = []
     for _ in range(n):
         t0 = time.perf_counter()

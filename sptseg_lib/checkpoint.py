@@ -9,8 +9,10 @@ A checkpoint is a plain ``dict`` of tensors, numbers, strings, lists and dicts, 
   draws the same dropout masks as the uninterrupted one;
 - ``experiment``: the full :class:`~sptseg_lib.config.ExperimentConfig` as a dict.
 
-:func:`export_weights` writes a *weights-only* copy (``model``, ``step``, ``experiment``; about a third of
-the size): enough to evaluate, predict or start another run (``init_from``), not to resume.
+:func:`training_payload` is what the trainer saves; :func:`export_weights` writes a *weights-only* copy
+(``model``, ``step``, ``experiment``; about a third of the size): enough to evaluate, predict or start
+another run (``init_from``), not to resume. :func:`resume_state` is the train-or-resume policy: which
+checkpoint of a run folder a run continues from, and which requests it refuses.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from __future__ import annotations
 import os
 import random
 import re
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -162,6 +165,106 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
     return save_checkpoint(dst, payload)
 
 
+def training_payload(
+    experiment: ExperimentConfig,
+    step: int,
+    model: dict[str, torch.Tensor],
+    optimizer: dict[str, Any],
+    scheduler: dict[str, Any],
+    rng: list[dict[str, Any]],
+    scaler: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a resumable checkpoint holds (the module docstring), in the order it is written.
+
+    Args:
+        experiment: the run's config (stored as a dict).
+        step: the number of completed optimiser steps.
+        model: the trainable parameters (``trainable_state_dict()``), on the CPU.
+        optimizer, scheduler: their ``state_dict()``.
+        rng: :func:`capture_rng_state` of every process, by rank (``world_size`` is its length).
+        scaler: the float16 gradient scaler's ``state_dict()``; ``None`` without one (not stored).
+    """
+    payload = {
+        "experiment": experiment.to_dict(),
+        "step": step,
+        "model": model,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "rng": rng,
+        "world_size": len(rng),
+    }
+    if scaler is not None:
+        payload["scaler"] = scaler
+    return payload
+
+
+class ResumeRefused(CheckpointError):
+    """A run folder that :func:`resume_state` will not start or continue a run in, as asked."""
+
+
+def resume_state(
+    out_dir: str | Path,
+    experiment: ExperimentConfig,
+    resume: bool | Literal["auto"],
+    *,
+    warn: bool = True,
+    stacklevel: int = 2,
+) -> tuple[Path, dict[str, Any]] | None:
+    """Train or resume: the checkpoint a run of ``experiment`` in ``out_dir`` continues from, if any.
+
+    Args:
+        out_dir: the run folder.
+        experiment: the run's config; a checkpoint of another experiment is refused
+            (:func:`check_compatible`, a :class:`CheckpointError` naming every difference).
+        resume: ``True``: continue from the newest ``iter_*.pt`` that loads; newer unreadable ones
+            (truncated, corrupt) are skipped with a warning naming them; a folder without checkpoints is
+            refused (nothing to resume), so is a weights-only export (:func:`is_resumable`). ``False``: a
+            fresh run; a folder that holds checkpoints is refused. ``"auto"``: continue if there is
+            anything to continue, else start fresh (as detectron2's ``resume_or_load``).
+        warn: whether to warn about skipped files (the main process of a job).
+        stacklevel: as ``warnings.warn``'s, counted from the caller of this function.
+
+    Returns:
+        ``(path, checkpoint)`` to continue from, or ``None`` for a fresh run.
+
+    Raises:
+        ResumeRefused: the one-line reason and what to do instead.
+    """
+    out_dir = Path(out_dir)
+    if resume == "auto":
+        resume = latest_checkpoint(out_dir) is not None
+    if not resume:
+        existing = latest_checkpoint(out_dir)
+        if existing is not None:
+            raise ResumeRefused(
+                f"{out_dir} already holds checkpoints ({existing.name}); pass resume=True "
+                "(--resume) to continue that run, or choose another output folder"
+            )
+        return None
+    found = newest_readable_checkpoint(out_dir)
+    if found is None:
+        raise ResumeRefused(
+            f"nothing to resume in {out_dir}: it holds no iter_*.pt checkpoint; drop --resume "
+            "(resume=False) to start a fresh run there"
+        )
+    path, state, skipped = found
+    if warn:
+        for bad, err in skipped:
+            warnings.warn(
+                f"resume: skipped {bad.name}, which cannot be read ({unreadable_reason(err)}); "
+                f"continuing from {path.name} instead",
+                stacklevel=stacklevel + 1,
+            )
+    check_compatible(state, experiment, path=path)
+    if not is_resumable(state):
+        raise ResumeRefused(
+            f"{path} holds trained weights only (an export, without optimiser and random "
+            "states), so the run cannot continue from it; evaluate it, or start a new run from it "
+            "with --init-from in a fresh output folder"
+        )
+    return path, state
+
+
 def checkpoint_experiment(ckpt: dict[str, Any], path: str | Path = "checkpoint") -> ExperimentConfig:
     try:
         return ExperimentConfig.from_dict(ckpt["experiment"])
@@ -238,6 +341,7 @@ __all__ = [
     "TRAINING_STATE_KEYS",
     "CheckpointError",
     "CheckpointWriteError",
+    "ResumeRefused",
     "capture_rng_state",
     "check_compatible",
     "checkpoint_experiment",
@@ -249,6 +353,8 @@ __all__ = [
     "load_checkpoint",
     "newest_readable_checkpoint",
     "restore_rng_state",
+    "resume_state",
     "save_checkpoint",
+    "training_payload",
     "unreadable_reason",
 ]

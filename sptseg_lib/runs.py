@@ -43,7 +43,7 @@ from .data.splits import get_split
 from .evaluate import evaluate, write_report
 from .inference import Predictor
 from .model import SPTSeg
-from .train import Trainer
+from .train import RunLog, Trainer
 
 RUNS_ENV_VAR = "SPTSEG_RUNS"
 SHIPPED_RUNS = PROJECT_DATA_DIR / "miniature"
@@ -318,11 +318,9 @@ def evaluated_presets(
 
 
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of a run's ``log.jsonl`` (one dict per logged step or event); empty before the first."""
-    path = Path(run_dir) / "log.jsonl"
-    return (
-        [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
-    )
+    """The records of a run's ``log.jsonl`` (one dict per logged step or event); empty before the first
+    (:meth:`sptseg_lib.train.RunLog.read`, the one reader of the log)."""
+    return RunLog(run_dir).read()
 
 
 def training_minutes(run_dir: str | Path) -> float | None:

@@ -198,7 +198,9 @@ def test_no_unseen_label_reaches_the_loss(tmp_path) -> None:
     seen_targets: list[torch.Tensor] = []
     channels: list[int] = []
 
-    def recording_criterion(masks: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def recording_criterion(
+        masks: torch.Tensor, target: torch.Tensor, **normaliser
+    ) -> dict[str, torch.Tensor]:
         seen_targets.append(target.detach().clone())
         channels.append(masks.shape[1])
         loss = masks.float().mean() * 0.0

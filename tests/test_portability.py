@@ -22,9 +22,9 @@ from test_train import experiment, make_trainer
 from sptseg_lib.__main__ import main
 from sptseg_lib.baselines import BASELINES
 from sptseg_lib.distributed import init_distributed
-from sptseg_lib.interrupts import StopRequests, stop_signals, stop_signals_caught, worker_ignores_stop_signals
 from sptseg_lib.notebook_env import resolve_device
 from sptseg_lib.study import METRICS, Recipe, config_key
+from sptseg_lib.train.interrupts import StopSignals, stop_signals, worker_ignores_stop_signals
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,9 +99,9 @@ def test_training_stops_cleanly_where_sigterm_does_not_exist(monkeypatch, tmp_pa
     monkeypatch.delattr(signal, "SIGTERM")
     assert stop_signals() == (signal.SIGINT,)
     before = signal.getsignal(signal.SIGINT)
-    requests = StopRequests(abandon=True)
-    with stop_signals_caught(requests):
-        assert signal.getsignal(signal.SIGINT) is requests and requests.installed == ["SIGINT"]
+    stops = StopSignals()
+    with stops.caught():
+        assert signal.getsignal(signal.SIGINT) is stops and stops.installed == ["SIGINT"]
     assert signal.getsignal(signal.SIGINT) is before
     trainer = make_trainer(tmp_path, experiment(iterations=2))
     trainer.fit(1)
@@ -119,9 +119,9 @@ def test_a_stop_signal_the_platform_refuses_is_skipped(monkeypatch, tmp_path: Pa
 
     monkeypatch.setattr(signal, "signal", windows_like)
     before = signal.getsignal(signal.SIGINT)
-    requests = StopRequests(abandon=True)
-    with stop_signals_caught(requests):
-        assert requests.installed == ["SIGINT"]
+    stops = StopSignals()
+    with stops.caught():
+        assert stops.installed == ["SIGINT"]
     assert signal.getsignal(signal.SIGINT) is before
     try:
         worker_ignores_stop_signals(0)

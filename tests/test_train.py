@@ -25,8 +25,16 @@ from sptseg_lib.checkpoint import (
 from sptseg_lib.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig, load_experiment_json
 from sptseg_lib.data.splits import UNSEEN_PSEUDO, ZeroShotSplit
 from sptseg_lib.evaluate import evaluate_checkpoint
+from sptseg_lib.losses import (
+    SegmentationCriterion,
+    binary_targets,
+    class_presence,
+    count_masks,
+    focal_loss,
+)
 from sptseg_lib.train import (
     EndlessShardSampler,
+    EveryN,
     PolyWarmupSchedule,
     SeededItems,
     Trainer,
@@ -206,6 +214,52 @@ def test_accumulation_over_k_micro_batches_equals_one_large_batch(tmp_path: Path
     )
 
 
+class RecordingCriterion:
+    """The experiment's criterion, keeping the mask logits and the target (pseudo-labelled) of each call."""
+
+    def __init__(self, exp: ExperimentConfig) -> None:
+        t = exp.train
+        self.criterion = SegmentationCriterion(
+            focal_weight=t.focal_weight, ssim_weight=t.ssim_weight, dice_weight=t.dice_weight
+        )
+        self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def __call__(self, masks: torch.Tensor, target: torch.Tensor, **normaliser) -> dict[str, torch.Tensor]:
+        self.calls.append((masks.detach().clone(), target.clone()))
+        return self.criterion(masks, target, **normaliser)
+
+
+def test_transductive_focal_is_normalised_by_the_pairs_of_the_pseudo_labelled_target(tmp_path: Path) -> None:
+    """docs/reference.md §5.1 with the transductive targets: ``num_masks`` counts the (image, class) pairs of
+    the target the loss is computed on, i.e. after the pseudo-labels, which may split one unseen class of the
+    ground truth into two predicted unseen classes (so that the ground truth's count is another number)."""
+    exp = experiment(setting="transductive", batch_size=2)
+    criterion = RecordingCriterion(exp)
+    trainer = make_trainer(tmp_path, exp, criterion=criterion)
+    assert trainer.accumulation == 1
+    label = torch.zeros(2, SIZE, SIZE, dtype=torch.long)
+    label[:, :, SIZE // 2 :] = 3  # one unseen class on the right half of both images
+    label[1, : SIZE // 2, : SIZE // 2] = 1
+    label[:, :2, :2] = 255
+    image = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+
+    def unseen_split(module, args, out):  # class 3 wins on the top half of the grid, class 4 on the bottom
+        bias = torch.zeros_like(out["masks"][:1])
+        h = bias.shape[-2] // 2
+        bias[:, 3, :h], bias[:, 4, h:] = 20.0, 20.0
+        return {**out, "masks": out["masks"] + bias}
+
+    trainer.model.register_forward_hook(unseen_split)
+    terms = trainer.train_step([{"image": image, "label": label}])
+    (masks, target), c = criterion.calls[0], len(trainer.channel_classes)
+    pairs = count_masks(class_presence(target, c))
+    assert UNSEEN_PSEUDO not in target and set(target[:, :, SIZE // 2 :].unique().tolist()) == {3, 4}
+    assert pairs != count_masks(class_presence(label, c)), "the pseudo-labels must split the unseen class"
+    logits = torch.nn.functional.interpolate(masks, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+    focal = focal_loss(logits, binary_targets(target, c), num_masks=pairs)
+    assert terms["focal"] == pytest.approx(exp.train.focal_weight * float(focal), rel=1e-5)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -274,6 +328,17 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path: Path) ->
         json.loads(line).get("event") for line in (tmp_path / "part" / "log.jsonl").read_text().splitlines()
     ]
     assert events.count("start") == 1 and events.count("resume") == 1
+
+
+def test_resume_auto_trains_or_continues_and_a_hook_runs_every_n_steps(tmp_path: Path) -> None:
+    exp = experiment(iterations=5, checkpoint_every=100)
+    first = make_trainer(tmp_path, exp, resume="auto")  # nothing to continue: a fresh run
+    assert first.resume_from is None and first.step == 0
+    seen: list[int] = []
+    first.fit(3, hooks=[EveryN(2, lambda trainer: seen.append(trainer.step))])
+    assert seen == [2, 3], "every 2nd step, and the last step of the fit"
+    second = make_trainer(tmp_path, exp, resume="auto")  # continues from the checkpoint fit(3) wrote
+    assert second.step == 3 and second.resume_from == tmp_path / "iter_000003.pt"
 
 
 # --- a small run end to end -----------------------------------------------------------------------------
@@ -401,7 +466,7 @@ def test_first_batch_gate_init_runs_once_at_the_start_of_a_fresh_run(tmp_path: P
     same as calling ``initialise_gates`` on it by hand), logs it, and is not repeated on resume."""
     exp = experiment(iterations=2, checkpoint_every=1).with_overrides({"model.gate_init": "first_batch"})
     trainer = make_trainer(tmp_path / "run", exp)
-    first = next(trainer._loader())["image"]
+    first = next(trainer.loader())["image"]
     by_hand = make_trainer(tmp_path / "by_hand", exp)
     by_hand.model.initialise_gates(first)
     expected = {n: p.detach().clone() for n, p in by_hand.model.named_parameters() if n.endswith("gate.xi")}

@@ -61,9 +61,9 @@ class SignalAt:
         )
         self.signals, self.calls = signals, 0
 
-    def __call__(self, masks: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(self, masks: torch.Tensor, target: torch.Tensor, **normaliser) -> dict[str, torch.Tensor]:
         self.calls += 1
-        terms = self.criterion(masks, target)
+        terms = self.criterion(masks, target, **normaliser)
         if self.calls in self.signals:
             signal.raise_signal(self.signals[self.calls])
         return terms
@@ -156,14 +156,14 @@ def test_a_signal_right_after_a_periodic_checkpoint_does_not_write_it_again(tmp_
 def test_a_signal_before_the_first_step_writes_nothing_and_says_so(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "run"
     trainer = make_trainer(out, dropout_experiment())
-    loader = trainer._loader
+    loader = trainer.loader
 
     def loader_then_ctrl_c() -> Iterator:
         batches = loader()
         signal.raise_signal(signal.SIGINT)
         return batches
 
-    monkeypatch.setattr(trainer, "_loader", loader_then_ctrl_c)
+    monkeypatch.setattr(trainer, "loader", loader_then_ctrl_c)
     with pytest.raises(TrainingInterrupted, match="before the first step") as stop:
         trainer.fit()
     assert stop.value.checkpoint is None and "--resume" not in str(stop.value)

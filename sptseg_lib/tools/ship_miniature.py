@@ -38,6 +38,7 @@ from ..evaluate import evaluate, write_report
 from ..inference import Predictor
 from ..model import SPTSeg
 from ..runs import SHIPPED_RUNS
+from ..train import RunLog
 
 METRICS = ("pAcc", "mIoU_seen", "mIoU_unseen", "hIoU")
 
@@ -75,7 +76,7 @@ def ship_run(run_dir: str | Path, dest_root: str | Path = SHIPPED_RUNS) -> Path:
     for name in ("config.json", "log.jsonl"):
         shutil.copy2(run_dir / name, dest / name)
 
-    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+    log = RunLog(run_dir).read()
     start = next(r["time"] for r in log if r.get("event") in ("start", "resume"))
     model = SPTSeg.from_checkpoint(shipped, "cpu")
     world = get_world(experiment.data.dataset)
