@@ -159,7 +159,9 @@ def figure_title(fig: Figure, fallback: str = "") -> str:
     return fallback
 
 
-def _choose_clip(profile: str, clip: str) -> str:
+def choose_clip(profile: str, clip: str) -> str:
+    """Which CLIP a notebook loads for ``clip`` (one of :data:`CLIP_CHOICES`): ``"auto"`` is the real one in
+    the full profile or when a weights file is named, else the shipped tiny one (random without it)."""
     if clip not in CLIP_CHOICES:
         raise ValueError(f"clip must be one of {CLIP_CHOICES}, got {clip!r}")
     if clip != "auto":
@@ -242,7 +244,7 @@ def setup(
     np.random.seed(0)  # noqa: NPY002 (notebook cells may use the legacy global generator)
     dev = resolve_device(device)
     show_figures_inline()
-    source = _choose_clip(profile, clip)
+    source = choose_clip(profile, clip)
     size = 512 if profile == "full" else SMOKE_IMAGE_SIZE
     out = runs_dir("notebooks", notebook)
     if source == "none":
@@ -322,6 +324,7 @@ __all__ = [
     "SAVE_DPI",
     "SMOKE_IMAGE_SIZE",
     "NotebookEnv",
+    "choose_clip",
     "figure_title",
     "load_notebook_clip",
     "photo",

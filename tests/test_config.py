@@ -161,8 +161,8 @@ def test_vit_depths_read_from_the_files_match_open_clips_registry() -> None:
     registers (with the project's configs added)."""
     mismatches = _python(
         "import sys\n"
-        "from sptseg_lib.config.clip import MODEL_CONFIG_DIR, _open_clip_config_dir, vision_depth\n"
-        "names = [p.stem for d in (_open_clip_config_dir(), MODEL_CONFIG_DIR) for p in d.glob('*.json')]\n"
+        "from sptseg_lib.config.clip import MODEL_CONFIG_DIR, open_clip_config_dir, vision_depth\n"
+        "names = [p.stem for d in (open_clip_config_dir(), MODEL_CONFIG_DIR) for p in d.glob('*.json')]\n"
         "from_files = {n: vision_depth(n) for n in [*names, 'no-such-model']}\n"
         "assert 'open_clip' not in sys.modules\n"
         "import open_clip, sptseg_lib.clip_loading\n"

@@ -121,8 +121,8 @@ def test_clip_choice_says_plainly_what_it_loads(tmp_path, monkeypatch) -> None:
     assert env.clip_source == "random" and "RANDOM WEIGHTS" in env.clip_description
     assert env.grid == (8, 8) and env.out == tmp_path / "notebooks" / "t"  # 64-px images, 8-px patches
     expected = "tiny" if tiny_clip_weights() is not None else "random"
-    assert notebook_env._choose_clip("smoke", "auto") == expected
-    assert notebook_env._choose_clip("full", "auto") == "real"
+    assert notebook_env.choose_clip("smoke", "auto") == expected
+    assert notebook_env.choose_clip("full", "auto") == "real"
     with pytest.raises(ValueError, match="profile must be one of"):
         notebook_env.setup("medium")
 

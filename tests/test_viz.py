@@ -181,17 +181,17 @@ def test_other_names_fall_back_to_tab20_by_index() -> None:
 
 def test_colour_labels_and_legend_entries_agree_by_name() -> None:
     from sptseg_lib.data.splits import SHAPES_CLASS_NAMES
-    from sptseg_lib.viz.common import _class_entries
+    from sptseg_lib.viz.common import class_entries
 
     names = list(SHAPES_CLASS_NAMES)
     label = np.array([[0, 3], [16, 255]])
     drawn = viz.colour_labels(label, names)
-    entries = dict(_class_entries([label], names, unseen=[3], by_name=True))
+    entries = dict(class_entries([label], names, unseen=[3], by_name=True))
     np.testing.assert_allclose(drawn[0, 0], entries["red circle"])
     np.testing.assert_allclose(drawn[0, 1], entries["red star (unseen)"])
     np.testing.assert_allclose(drawn[1, 0], entries["grass"])
     np.testing.assert_allclose(drawn[1, 1], entries["ignored (255)"])
-    by_count = dict(_class_entries([label], names))  # maps coloured from their number: tab20
+    by_count = dict(class_entries([label], names))  # maps coloured from their number: tab20
     np.testing.assert_allclose(viz.colour_labels(label, len(names))[0, 1], by_count["red star"])
 
 

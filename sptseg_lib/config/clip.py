@@ -63,7 +63,7 @@ def _shipped_config(folder: Path, model_name: str) -> dict[str, Any] | None:
 
 
 @functools.cache
-def _open_clip_config_dir() -> Path | None:
+def open_clip_config_dir() -> Path | None:
     """open_clip's own ``model_configs/`` folder, found without importing open_clip."""
     spec = importlib.util.find_spec("open_clip")
     if spec is None or not spec.submodule_search_locations:
@@ -83,7 +83,7 @@ def _model_config(model_name: str) -> dict[str, Any] | None:
         if own is not None:
             return own
         if "open_clip" not in sys.modules:
-            folder = _open_clip_config_dir()
+            folder = open_clip_config_dir()
             return None if folder is None else _shipped_config(folder, model_name)
     import open_clip
 

@@ -7,7 +7,7 @@
   per pixel or per token, DC marked, with a colour bar), ``_colorbar``;
 * label maps: :func:`class_colours` (the palette, name-aware for the shapes world), :func:`label_colormap`,
   :func:`colour_labels` with :data:`IGNORE_RGB` / :data:`PSEUDO_RGB`, and the legend of the classes present
-  (``_class_entries``, ``_legend_patches``);
+  (:func:`class_entries`, ``_legend_patches``);
 * :data:`PAGE_WIDTH`: no figure of the package is wider.
 
 The underscored helpers are the package's own (its figure modules use them); notebooks and widgets use
@@ -278,7 +278,7 @@ def _legend_patches(ax, entries: Sequence[tuple[str, tuple[float, ...]]], cols: 
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncols=cols)
 
 
-def _class_entries(
+def class_entries(
     labels: Sequence[np.ndarray],
     class_names: Sequence[str],
     unseen: Sequence[int] = (),
@@ -312,6 +312,7 @@ __all__ = [
     "STUFF_COLOURS",
     "as_numpy",
     "class_colours",
+    "class_entries",
     "colour_labels",
     "denormalise",
     "figure_png",

@@ -17,10 +17,10 @@ from matplotlib.patches import Patch
 
 from .common import (
     PAGE_WIDTH,
-    _class_entries,
     _figure,
     _show,
     as_numpy,
+    class_entries,
     colour_labels,
 )
 
@@ -69,7 +69,7 @@ def gate_layers_figure(image: np.ndarray, similarities: Mapping[str, np.ndarray]
 def _legend_axis(ax, maps: Sequence[np.ndarray], class_names, unseen, title: str) -> None:
     """An axis without frame holding the legend of the classes in ``maps`` (colours by class name)."""
     ax.set_axis_off()
-    entries = _class_entries(list(maps), class_names, unseen, by_name=True)
+    entries = class_entries(list(maps), class_names, unseen, by_name=True)
     if entries:
         handles = [Patch(facecolor=colour, edgecolor="0.3", label=name) for name, colour in entries]
         ax.legend(

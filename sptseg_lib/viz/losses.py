@@ -19,7 +19,7 @@ from matplotlib.patches import Patch, Rectangle
 from ..data.splits import IGNORE_INDEX
 from ..losses import binary_targets, dice_loss, focal_loss, ssim_loss
 from ..ssim import WINDOW_SIZE, ssim_map
-from .common import _class_entries, _figure, _show, _wrap, as_numpy, colour_labels
+from .common import _figure, _show, _wrap, as_numpy, class_entries, colour_labels
 
 # --- the analysis behind the gradient figure: what each term asks of a logit ------------------------
 
@@ -74,7 +74,7 @@ def _bce(x: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None) -> 
 def _label_panel(ax, label: np.ndarray, class_names: Sequence[str], unseen: Sequence[int], ignore_index: int):
     """A label map ``(H, W)`` in class colours with a legend of the values present below it."""
     ax.imshow(colour_labels(label, list(class_names), ignore_index), interpolation="nearest")
-    entries = _class_entries([label], class_names, unseen, ignore_index, by_name=True)
+    entries = class_entries([label], class_names, unseen, ignore_index, by_name=True)
     handles = [Patch(facecolor=colour, edgecolor="0.3", label=name) for name, colour in entries]
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncols=2)

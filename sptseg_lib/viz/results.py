@@ -21,12 +21,12 @@ from matplotlib.ticker import LogLocator
 from ..data.splits import IGNORE_INDEX
 from .common import (
     PAGE_WIDTH,
-    _class_entries,
     _figure,
     _legend_patches,
     _show,
     _wrap,
     as_numpy,
+    class_entries,
     colour_labels,
 )
 
@@ -74,7 +74,7 @@ def label_panels_figure(
         axes[0, k + i].imshow(colour_labels(lab, list(class_names), ignore_index), interpolation="nearest")
         axes[0, k + i].set_title(_wrap(name, width, 9), fontsize=9)
     _legend_patches(
-        axes[0, -1], _class_entries(list(panels.values()), class_names, unseen, ignore_index, by_name=True)
+        axes[0, -1], class_entries(list(panels.values()), class_names, unseen, ignore_index, by_name=True)
     )
     return fig
 
@@ -110,9 +110,7 @@ def image_label_figure(
     for k in range(len(images), rows * cols):
         axes[2 * (k // cols), k % cols].set_axis_off()
         axes[2 * (k // cols) + 1, k % cols].set_axis_off()
-    _legend_patches(
-        axes[1, -1], _class_entries(list(labels), class_names, unseen, ignore_index, by_name=True)
-    )
+    _legend_patches(axes[1, -1], class_entries(list(labels), class_names, unseen, ignore_index, by_name=True))
     if title:
         fig.suptitle(_wrap(title, fig.get_figwidth(), 10), fontsize=10)
     return fig
@@ -362,7 +360,7 @@ def prediction_figure(
         accuracy = float((as_numpy(pred) == as_numpy(lab))[valid].mean()) if valid.any() else float("nan")
         axes[row, 3].set_title(f"green right, red wrong\n({accuracy:.0%} right)", fontsize=8)
         _legend_patches(
-            axes[row, 3], _class_entries([lab, pred], class_names, unseen, ignore_index, by_name=True)
+            axes[row, 3], class_entries([lab, pred], class_names, unseen, ignore_index, by_name=True)
         )
     for ax, name in zip(axes[0], ("image", "ground truth", "prediction")):
         ax.set_title(name, fontsize=9)
@@ -467,7 +465,7 @@ def mask_explorer_figure(
     axes[0, 3].set_title(f"argmax,\n{highlight} classes in colour", fontsize=8)
     present = [c for c in np.unique(argmax).tolist() if group[c]]
     _legend_patches(
-        axes[0, 3], _class_entries([np.asarray(present)], class_names, unseen, ignore_index, by_name=True)
+        axes[0, 3], class_entries([np.asarray(present)], class_names, unseen, ignore_index, by_name=True)
     )
     return fig
 
@@ -523,7 +521,7 @@ def score_maps_figure(
         ax.set_axis_off()
     if image_artist is not None:
         fig.colorbar(image_artist, ax=list(flat[2:panels]), shrink=0.8, label="score")
-    entries = _class_entries([argmax], class_names, unseen, by_name=True)
+    entries = class_entries([argmax], class_names, unseen, by_name=True)
     handles = [Patch(facecolor=colour, edgecolor="0.3", label=name) for name, colour in entries]
     fig.legend(handles=handles, fontsize=7, loc="outside right upper", title="argmax", title_fontsize=8)
     return fig
