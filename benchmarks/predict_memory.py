@@ -54,7 +54,7 @@ def old_blend(original, label, palette, alpha):
 
 if mode == "before":
     Predictor.image_labels = old_labels
-    P._blend = old_blend
+    P.blend_overlay = old_blend
     limit = int(limit_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 start = time.perf_counter()

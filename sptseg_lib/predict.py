@@ -61,9 +61,10 @@ def _with_legend(
     return canvas
 
 
-def _blend(image: np.ndarray, label: np.ndarray, palette: list[int], alpha: float) -> np.ndarray:
-    """``(1 - alpha) * image + alpha * colour(label)``, rounded to uint8, computed in bands of rows so that
-    a large photo needs no float copies of itself."""
+def blend_overlay(image: np.ndarray, label: np.ndarray, palette: list[int], alpha: float) -> np.ndarray:
+    """The overlay of ``label`` ``(H, W)`` on ``image`` ``(H, W, 3)`` uint8, with ``palette`` (768 ints):
+    ``(1 - alpha) * image + alpha * colour(label)``, rounded to uint8, computed in bands of rows so that a
+    large photo needs no float copies of itself."""
     colours = np.asarray(palette, dtype=np.float32).reshape(256, 3)
     out = np.empty_like(image)
     band = max(1, 2**22 // max(1, image.shape[1]))
@@ -120,7 +121,7 @@ def predict_image(
     label_png.save(label_path)
     counts = np.bincount(label.ravel(), minlength=len(class_names))
     share = {name: float(counts[i]) / label.size for i, name in enumerate(class_names)}
-    blend = _blend(original, label, palette, alpha)
+    blend = blend_overlay(original, label, palette, alpha)
     scale = -(-min_width // blend.shape[1]) if min_width > blend.shape[1] else 1
     blend = blend.repeat(scale, axis=0).repeat(scale, axis=1)
     overlay_path = out_dir / f"{image.stem}.overlay.png"
@@ -227,6 +228,7 @@ __all__ = [
     "LEGEND_ROW",
     "MAX_CLASSES",
     "OUTPUT_SUFFIXES",
+    "blend_overlay",
     "check_images",
     "image_inputs",
     "label_palette",
