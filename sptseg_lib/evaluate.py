@@ -61,6 +61,12 @@ def evaluate(
     ``mIoU``, ``mIoU_seen``, ``mIoU_unseen``, ``hIoU``, ``num_pixels``) plus ``num_images`` and
     ``num_images_total`` (the data set's size; larger when ``limit`` cut the run short).
     """
+    if not isinstance(predictor, Predictor):
+        raise TypeError(
+            f"evaluate() takes a Predictor, got {type(predictor).__name__}: build one with "
+            "Predictor.for_protocol(model, experiment, split) (the benchmark protocol), or Predictor(model, "
+            "class_names, seen=..., mode=...) for your own"
+        )
     _check_limit(limit)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     size = len(dataset)  # type: ignore[arg-type]

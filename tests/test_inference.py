@@ -239,3 +239,10 @@ def test_image_scores_resize_the_short_side_and_back(h: int, w: int, seen: tuple
     torch.testing.assert_close(out, expected)
     with pytest.raises(ValueError, match="uint8"):
         predictor.image_scores(image.astype(np.float32))
+
+
+def test_evaluate_takes_a_predictor_and_says_how_to_build_one() -> None:
+    from sptseg_lib.evaluate import evaluate
+
+    with pytest.raises(TypeError, match=r"Predictor\.for_protocol\(model, experiment, split\)"):
+        evaluate(torch.nn.Identity(), [], SHAPES_SPLIT)
