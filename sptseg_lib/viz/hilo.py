@@ -332,9 +332,9 @@ def hilo_explorer_figure(
 
 def cost_figure(rows: Sequence[Mapping[str, float]]) -> Figure:
     """Milliseconds of full attention and HiLo against the number of tokens (rows of
-    :func:`sptseg_lib.tools.timing.attention_cost`: warm medians)."""
+    :func:`sptseg_lib.tools.timing.attention_cost`: each the fastest of its samples)."""
     series = {"full attention": [r["full_ms"] for r in rows], "HiLo": [r["hilo_ms"] for r in rows]}
-    fig = _line_figure((4.5, 3.0), [r["tokens"] for r in rows], series, "tokens N", "CPU ms (warm median)")
+    fig = _line_figure((4.5, 3.0), [r["tokens"] for r in rows], series, "tokens N", "CPU ms (fastest sample)")
     fig.axes[0].set_title("one attention layer, measured", fontsize=9)
     return fig
 
